@@ -1,0 +1,182 @@
+/**
+ * The registry: the only place that names every endpoint kind, and the one place that applies
+ * the attempt timeout, builds the attempt's evidence (request as sent, answer, timing) and turns
+ * whatever a kind throws into an outcome. A new kind is one folder plus one line in `KINDS`.
+ */
+import type { z } from 'zod';
+import type { AttemptRecord, BuyerAnswer, SentRequest } from '../shared/delivery';
+import type { FieldError } from '../shared/errors';
+import { fieldErrorsFromIssues } from '../shared/errors';
+import { OutboundError, type Outbound } from '../shared/http/outbound';
+import { redactSecrets, redactText } from '../shared/redact';
+import type { Logger } from '../shared/logger';
+import { MappingError, type AttemptContext, type Classification, type EndpointKind, type KindAnswer, type LoadedEndpoint } from './types';
+import { webhook } from './webhook';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in config/secrets/payload types; the registry only passes them through
+type AnyKind = EndpointKind<any, any, any>;
+
+export const KINDS: readonly AnyKind[] = [webhook];
+
+/** Response headers worth keeping as evidence. */
+const NOTABLE_HEADERS = /^(content-type|retry-after|location|date|x-request-id|request-id|x-correlation-id|x-amzn-requestid|(x-)?ratelimit-.*|x-hubspot-.*|sforce-limit-info|x-ms-.*)$/i;
+export const BODY_EXCERPT_BYTES = 4096;
+
+export interface AttemptOutcome extends Classification {
+  request?: SentRequest;
+  response?: BuyerAnswer;
+  startedAt: number;
+  finishedAt: number;
+  error?: string;
+}
+
+export interface Registry {
+  kinds(): readonly AnyKind[];
+  get(kind: string): AnyKind | undefined;
+  /** Validates and splits an admin input into the kind's config and secrets. */
+  parseSettings(kind: string, settings: Record<string, unknown>, options?: { generate?: boolean }): { config: Record<string, unknown>; secrets: Record<string, unknown> } | { errors: FieldError[] };
+  /** Names of the secret settings of a kind (masked when shown). */
+  secretKeys(kind: string): string[];
+  preview(endpoint: LoadedEndpoint, ctx: AttemptContext): SentRequest;
+  attempt(endpoint: LoadedEndpoint, ctx: AttemptContext): Promise<AttemptOutcome>;
+}
+
+export function createRegistry(deps: { outbound: Outbound; logger?: Logger; kinds?: readonly AnyKind[] }): Registry {
+  const byKind = new Map((deps.kinds ?? KINDS).map((k) => [k.kind, k]));
+
+  const shapeKeys = (schema: z.ZodType): string[] => {
+    const shape = (schema as unknown as { shape?: Record<string, unknown> }).shape;
+    return shape ? Object.keys(shape) : [];
+  };
+
+  function parseSettings(kindName: string, settings: Record<string, unknown>, options: { generate?: boolean } = {}) {
+    const kind = byKind.get(kindName);
+    if (!kind) return { errors: [{ path: 'kind', message: `must be one of ${[...byKind.keys()].join(', ')}` }] };
+    const secretNames = new Set(shapeKeys(kind.secretsSchema));
+    const configIn: Record<string, unknown> = {};
+    const secretsIn: Record<string, unknown> = options.generate ? { ...kind.generateSecrets?.() } : {};
+    for (const [key, value] of Object.entries(settings)) {
+      if (value === undefined) continue;
+      (secretNames.has(key) ? secretsIn : configIn)[key] = value;
+    }
+    const config = kind.configSchema.safeParse(configIn);
+    const secrets = kind.secretsSchema.safeParse(secretsIn);
+    const errors = [
+      ...(config.success ? [] : fieldErrorsFromIssues(config.error.issues)),
+      ...(secrets.success ? [] : fieldErrorsFromIssues(secrets.error.issues)),
+    ];
+    if (errors.length) return { errors };
+    return { config: config.data as Record<string, unknown>, secrets: secrets.data as Record<string, unknown> };
+  }
+
+  function preview(endpoint: LoadedEndpoint, ctx: AttemptContext): SentRequest {
+    const kind = mustGet(endpoint.kind);
+    return redactSecrets(kind.map(endpoint, ctx).describe);
+  }
+
+  async function attempt(endpoint: LoadedEndpoint, ctx: AttemptContext): Promise<AttemptOutcome> {
+    const kind = mustGet(endpoint.kind);
+    const startedAt = Date.now();
+    let request: SentRequest | undefined;
+    try {
+      const prepared = kind.map(endpoint, { ...ctx, now: startedAt });
+      request = redactSecrets(prepared.describe);
+      const answer = await withTimeout(endpoint.timeoutMs, (io) => kind.send(prepared, endpoint, { ...io, outbound: deps.outbound }));
+      const classification = kind.classify(answer);
+      return { ...classification, request, response: excerpt(answer), startedAt, finishedAt: Date.now() };
+    } catch (error) {
+      const classification = classifyThrown(error, endpoint.timeoutMs);
+      if (classification.code === 'internal_error') deps.logger?.error({ err: error, kind: endpoint.kind }, 'endpoint kind threw');
+      return { ...classification, ...(request ? { request } : {}), startedAt, finishedAt: Date.now(), error: redactText(errorText(error)) };
+    }
+  }
+
+  function mustGet(kindName: string): AnyKind {
+    const kind = byKind.get(kindName);
+    if (!kind) throw new Error(`unknown endpoint kind "${kindName}"`);
+    return kind;
+  }
+
+  return {
+    kinds: () => [...byKind.values()],
+    get: (k) => byKind.get(k),
+    parseSettings,
+    secretKeys: (k) => shapeKeys(mustGet(k).secretsSchema),
+    preview,
+    attempt,
+  };
+}
+
+class AttemptTimeout extends Error {}
+
+async function withTimeout<T>(timeoutMs: number, run: (io: { signal: AbortSignal; timeoutMs: number }) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new AttemptTimeout());
+    }, timeoutMs + 250);
+  });
+  try {
+    return await Promise.race([run({ signal: controller.signal, timeoutMs }), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Network faults are the buyer's side being unreachable: transient. Our refusals are permanent. */
+export function classifyThrown(error: unknown, timeoutMs: number): Classification {
+  if (error instanceof AttemptTimeout) return { outcome: 'transient', code: 'timeout', reason: `no answer within ${timeoutMs / 1000}s` };
+  if (error instanceof MappingError) return { outcome: 'permanent', code: 'mapping_error', reason: error.message };
+  if (error instanceof OutboundError) {
+    switch (error.code) {
+      case 'timeout':
+        return { outcome: 'transient', code: 'timeout', reason: `no answer within ${timeoutMs / 1000}s` };
+      case 'blocked_address':
+        return { outcome: 'permanent', code: 'blocked_address', reason: error.message };
+      case 'invalid_url':
+        return { outcome: 'permanent', code: 'invalid_url', reason: error.message };
+      case 'aborted':
+        return { outcome: 'transient', code: 'cancelled', reason: error.message };
+      default:
+        return { outcome: 'transient', code: error.code, reason: error.message };
+    }
+  }
+  return { outcome: 'transient', code: 'internal_error', reason: 'the endpoint kind failed unexpectedly' };
+}
+
+/** Headers of note and at most 4 KiB of the body (cut on a character boundary, marked). */
+export function excerpt(answer: KindAnswer): BuyerAnswer {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(answer.headers ?? {})) if (NOTABLE_HEADERS.test(name)) headers[name] = value;
+  const out: BuyerAnswer = { ...(answer.status !== undefined ? { status: answer.status } : {}), headers };
+  if (answer.body !== undefined) {
+    const bytes = Buffer.from(answer.body, 'utf8');
+    const total = Math.max(answer.bodyBytes ?? bytes.length, bytes.length);
+    if (bytes.length <= BODY_EXCERPT_BYTES) out.body = answer.body;
+    else out.body = new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, BODY_EXCERPT_BYTES)).replace(/\uFFFD+$/, '');
+    out.bodyBytes = total;
+  }
+  return out;
+}
+
+export function toRecord(base: Omit<AttemptRecord, 'startedAt' | 'finishedAt' | 'latencyMs' | 'outcome' | 'code' | 'reason'>, outcome: AttemptOutcome): AttemptRecord {
+  return {
+    ...base,
+    startedAt: outcome.startedAt,
+    finishedAt: outcome.finishedAt,
+    latencyMs: outcome.finishedAt - outcome.startedAt,
+    outcome: outcome.outcome,
+    code: outcome.code,
+    reason: outcome.reason,
+    ...(outcome.request ? { request: outcome.request } : {}),
+    ...(outcome.response ? { response: outcome.response } : {}),
+    ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+    ...(outcome.error ? { error: outcome.error } : {}),
+  };
+}

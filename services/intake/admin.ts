@@ -1,0 +1,283 @@
+/**
+ * Admin API (admin token): lead sources and their keys, buyers, their endpoints, and each
+ * source's waterfall. Stored in MongoDB. Secrets are sealed at rest, shown once at creation,
+ * masked afterwards.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { generateApiKey } from '../../shared/api-keys';
+import { openJson, sealJson, type KeyRing } from '../../shared/crypto';
+import { tryParseDuration, DURATION_HINT } from '../../shared/durations';
+import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../../shared/errors';
+import { newId } from '../../shared/ids';
+import type { EndpointDoc, Models, SourceDoc, BuyerDoc } from '../../shared/models';
+import { maskSecret } from '../../shared/redact';
+import type { Registry } from '../../activities/registry';
+import { DEFAULT_BACKOFF, DEFAULT_TIMEOUT_MS, endpointSecretsAad } from '../../activities/delivery';
+import type { SourceAuth } from './auth';
+import { idParam, parseBody } from './validate';
+
+export interface AdminDeps {
+  models: Models;
+  registry: Registry;
+  credentials: KeyRing;
+  sources: SourceAuth;
+}
+
+const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const durationString = z.string().refine((v) => tryParseDuration(v) !== undefined, { message: `must be ${DURATION_HINT}` });
+const id = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be an id');
+
+const sourceCreate = z.object({ name, waterfall: z.array(id).max(50).optional() }).strict();
+const sourcePatch = z.object({ name: name.optional() }).strict();
+const waterfallPut = z.object({ buyers: z.array(id).max(50, 'at most 50 buyers').refine((a) => new Set(a).size === a.length, 'must not name a buyer twice') }).strict();
+const buyerCreate = z.object({ name, accept: z.enum(['all', 'any']).optional() }).strict();
+const buyerPatch = z.object({ name: name.optional(), accept: z.enum(['all', 'any']).optional() }).strict();
+
+/** Settings every endpoint has, whatever its kind. The rest of the body is the kind's. */
+const endpointCommon = z.object({
+  kind: z.string(),
+  name: name.optional(),
+  role: z.enum(['accept', 'notify']).optional(),
+  mapping: z.record(z.string(), z.unknown()).optional(),
+  backoff: z.array(durationString).max(20, 'at most 20 steps').optional(),
+  timeoutMs: z.number().int().min(100, 'must be at least 100').max(30_000, 'must be at most 30000').optional(),
+});
+const COMMON_KEYS = new Set(Object.keys(endpointCommon.shape));
+
+function sourceView(doc: SourceDoc) {
+  return {
+    id: doc._id,
+    name: doc.name,
+    waterfall: doc.waterfall,
+    keys: doc.keys.map((k) => ({ keyId: k.keyId, createdAt: k.createdAt, ...(k.revokedAt ? { revokedAt: k.revokedAt } : {}) })),
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+  };
+}
+
+function buyerView(doc: BuyerDoc, endpoints?: number) {
+  return { id: doc._id, name: doc.name, accept: doc.accept, createdAt: doc.createdAt, updatedAt: doc.updatedAt, ...(endpoints !== undefined ? { endpoints } : {}) };
+}
+
+/** Masks every string inside a secret value except structural fields (auth type, header name). */
+function maskValue(value: unknown): unknown {
+  if (typeof value === 'string') return maskSecret(value);
+  if (Array.isArray(value)) return value.map(maskValue);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, ['type', 'header', 'username'].includes(k) ? v : maskValue(v)]));
+  }
+  return value;
+}
+
+export function createAdminRoutes(deps: AdminDeps): Router {
+  const { models, registry, credentials } = deps;
+  const router = Router();
+
+  const endpointView = (doc: EndpointDoc) => {
+    const secrets = openJson<Record<string, unknown>>(credentials, doc.secrets, endpointSecretsAad(doc._id));
+    return {
+      id: doc._id,
+      buyerId: doc.buyerId,
+      kind: doc.kind,
+      ...(doc.name ? { name: doc.name } : {}),
+      role: doc.role,
+      ...doc.config,
+      ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, maskValue(v)])),
+      ...(doc.mapping ? { mapping: doc.mapping } : {}),
+      backoff: doc.backoff ?? DEFAULT_BACKOFF,
+      timeoutMs: doc.timeoutMs,
+      version: doc.version,
+      createdAt: doc.createdAt,
+      updatedAt: doc.updatedAt,
+    };
+  };
+
+  async function mustFind<T>(query: Promise<T | null>, what: string): Promise<T> {
+    const doc = await query;
+    if (!doc) throw new NotFoundError(what);
+    return doc;
+  }
+
+  // ---- sources -------------------------------------------------------------------------------
+  router.post('/sources', async (req, res) => {
+    const body = parseBody(sourceCreate, req.body);
+    if (body.waterfall) await checkBuyersExist(body.waterfall, 'waterfall');
+    const key = generateApiKey();
+    const doc = await models.Source.create({ _id: newId('source'), name: body.name, waterfall: body.waterfall ?? [], keys: [{ keyId: key.keyId, hash: key.hash, createdAt: new Date() }] });
+    res.status(201).json({ ...sourceView(doc.toObject()), apiKey: key.apiKey });
+  });
+  router.get('/sources', async (_req, res) => {
+    const docs = await models.Source.find().sort({ createdAt: 1 }).limit(1000).lean<SourceDoc[]>();
+    res.json({ items: docs.map(sourceView) });
+  });
+  router.get('/sources/:sourceId', async (req, res) => {
+    res.json(sourceView(await mustFind(models.Source.findById(idParam(req, 'sourceId', 'Source')).lean<SourceDoc>(), 'Source')));
+  });
+  router.patch('/sources/:sourceId', async (req, res) => {
+    const body = parseBody(sourcePatch, req.body);
+    const doc = await mustFind(models.Source.findByIdAndUpdate(idParam(req, 'sourceId', 'Source'), { $set: body }, { returnDocument: 'after' }).lean<SourceDoc>(), 'Source');
+    res.json(sourceView(doc));
+  });
+  router.delete('/sources/:sourceId', async (req, res) => {
+    const sourceId = idParam(req, 'sourceId', 'Source');
+    await mustFind(models.Source.findByIdAndDelete(sourceId).lean(), 'Source');
+    deps.sources.invalidate(sourceId);
+    res.status(204).end();
+  });
+  router.put('/sources/:sourceId/waterfall', async (req, res) => {
+    const body = parseBody(waterfallPut, req.body);
+    await checkBuyersExist(body.buyers, 'buyers');
+    const doc = await mustFind(models.Source.findByIdAndUpdate(idParam(req, 'sourceId', 'Source'), { $set: { waterfall: body.buyers } }, { returnDocument: 'after' }).lean<SourceDoc>(), 'Source');
+    res.json({ sourceId: doc._id, buyers: doc.waterfall });
+  });
+  router.get('/sources/:sourceId/waterfall', async (req, res) => {
+    const doc = await mustFind(models.Source.findById(idParam(req, 'sourceId', 'Source')).lean<SourceDoc>(), 'Source');
+    res.json({ sourceId: doc._id, buyers: doc.waterfall });
+  });
+  // Keys: rotate (add a new one, the old stays valid until revoked) and revoke.
+  router.post('/sources/:sourceId/keys', async (req, res) => {
+    const sourceId = idParam(req, 'sourceId', 'Source');
+    const key = generateApiKey();
+    await mustFind(models.Source.findByIdAndUpdate(sourceId, { $push: { keys: { keyId: key.keyId, hash: key.hash, createdAt: new Date() } } }, { returnDocument: 'after' }).lean(), 'Source');
+    res.status(201).json({ keyId: key.keyId, apiKey: key.apiKey });
+  });
+  router.delete('/sources/:sourceId/keys/:keyId', async (req, res) => {
+    const sourceId = idParam(req, 'sourceId', 'Source');
+    const keyId = idParam(req, 'keyId', 'Key');
+    const result = await models.Source.updateOne({ _id: sourceId, 'keys.keyId': keyId }, { $set: { 'keys.$.revokedAt': new Date() } });
+    if (result.matchedCount === 0) throw new NotFoundError('Key');
+    deps.sources.invalidate(sourceId);
+    res.status(204).end();
+  });
+
+  async function checkBuyersExist(buyerIds: string[], path: string): Promise<void> {
+    const found = new Set((await models.Buyer.find({ _id: { $in: buyerIds } }, { _id: 1 }).lean()).map((b) => b._id));
+    const errors: FieldError[] = buyerIds.flatMap((buyerId, index) => (found.has(buyerId) ? [] : [{ path: `${path}.${index}`, message: `buyer ${buyerId} does not exist` }]));
+    if (errors.length) throw new ValidationError(errors);
+  }
+
+  // ---- buyers --------------------------------------------------------------------------------
+  router.post('/buyers', async (req, res) => {
+    const body = parseBody(buyerCreate, req.body);
+    const doc = await models.Buyer.create({ _id: newId('buyer'), name: body.name, accept: body.accept ?? 'all' });
+    res.status(201).json(buyerView(doc.toObject()));
+  });
+  router.get('/buyers', async (_req, res) => {
+    const docs = await models.Buyer.find().sort({ createdAt: 1 }).limit(1000).lean<BuyerDoc[]>();
+    res.json({ items: docs.map((d) => buyerView(d)) });
+  });
+  router.get('/buyers/:buyerId', async (req, res) => {
+    const buyerId = idParam(req, 'buyerId', 'Buyer');
+    const doc = await mustFind(models.Buyer.findById(buyerId).lean<BuyerDoc>(), 'Buyer');
+    res.json(buyerView(doc, await models.Endpoint.countDocuments({ buyerId })));
+  });
+  router.patch('/buyers/:buyerId', async (req, res) => {
+    const body = parseBody(buyerPatch, req.body);
+    const doc = await mustFind(models.Buyer.findByIdAndUpdate(idParam(req, 'buyerId', 'Buyer'), { $set: body }, { returnDocument: 'after' }).lean<BuyerDoc>(), 'Buyer');
+    res.json(buyerView(doc));
+  });
+  router.delete('/buyers/:buyerId', async (req, res) => {
+    const buyerId = idParam(req, 'buyerId', 'Buyer');
+    const users = await models.Source.find({ waterfall: buyerId }, { _id: 1 }).lean();
+    if (users.length) throw new ConflictError('buyer_in_use', 'Remove the buyer from these waterfalls first.', { sources: users.map((s) => s._id) });
+    await mustFind(models.Buyer.findByIdAndDelete(buyerId).lean(), 'Buyer');
+    await models.Endpoint.deleteMany({ buyerId });
+    res.status(204).end();
+  });
+
+  // ---- endpoints -----------------------------------------------------------------------------
+  function splitEndpointBody(body: Record<string, unknown>) {
+    const common: Record<string, unknown> = {};
+    const settings: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(body)) (COMMON_KEYS.has(key) ? common : settings)[key] = value;
+    return { common, settings };
+  }
+
+  function checkEndpoint(kind: string, settings: Record<string, unknown>, mapping: unknown, generate: boolean) {
+    const parsed = registry.parseSettings(kind, settings, { generate });
+    if ('errors' in parsed) throw new ValidationError(parsed.errors);
+    const extra = registry.get(kind)?.validate?.(parsed.config, parsed.secrets, mapping) ?? [];
+    if (extra.length) throw new ValidationError(extra);
+    return parsed;
+  }
+
+  router.post('/buyers/:buyerId/endpoints', async (req, res) => {
+    const buyerId = idParam(req, 'buyerId', 'Buyer');
+    await mustFind(models.Buyer.findById(buyerId).lean(), 'Buyer');
+    const body = parseBody(z.record(z.string(), z.unknown()), req.body);
+    const { common: commonIn, settings } = splitEndpointBody(body);
+    const common = parseBody(endpointCommon, commonIn);
+    if (!registry.get(common.kind)) throw new ValidationError([{ path: 'kind', message: `must be one of ${registry.kinds().map((k) => k.kind).join(', ')}` }]);
+    const parsed = checkEndpoint(common.kind, settings, common.mapping, true);
+    const endpointId = newId('endpoint');
+    const given = new Set(Object.keys(settings));
+    const generated = Object.fromEntries(Object.entries(parsed.secrets).filter(([k]) => !given.has(k)));
+    const doc = await models.Endpoint.create({
+      _id: endpointId,
+      buyerId,
+      kind: common.kind,
+      ...(common.name ? { name: common.name } : {}),
+      role: common.role ?? 'accept',
+      config: parsed.config,
+      secrets: sealJson(credentials, parsed.secrets, endpointSecretsAad(endpointId)),
+      ...(common.mapping ? { mapping: common.mapping } : {}),
+      backoff: common.backoff ?? DEFAULT_BACKOFF,
+      timeoutMs: common.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      version: 1,
+    });
+    // Secrets we generated are shown this once, in clear; afterwards only masked.
+    res.status(201).json({ ...endpointView(doc.toObject()), ...generated });
+  });
+  router.get('/buyers/:buyerId/endpoints', async (req, res) => {
+    const buyerId = idParam(req, 'buyerId', 'Buyer');
+    await mustFind(models.Buyer.findById(buyerId).lean(), 'Buyer');
+    const docs = await models.Endpoint.find({ buyerId }).sort({ createdAt: 1 }).lean<EndpointDoc[]>();
+    res.json({ items: docs.map(endpointView) });
+  });
+  const findEndpoint = async (buyerId: string, endpointId: string) => mustFind(models.Endpoint.findOne({ _id: endpointId, buyerId }).lean<EndpointDoc>(), 'Endpoint');
+  router.get('/buyers/:buyerId/endpoints/:endpointId', async (req, res) => {
+    res.json(endpointView(await findEndpoint(idParam(req, 'buyerId', 'Buyer'), idParam(req, 'endpointId', 'Endpoint'))));
+  });
+  router.patch('/buyers/:buyerId/endpoints/:endpointId', async (req, res) => {
+    const current = await findEndpoint(idParam(req, 'buyerId', 'Buyer'), idParam(req, 'endpointId', 'Endpoint'));
+    const body = parseBody(z.record(z.string(), z.unknown()), req.body);
+    const { common: commonIn, settings } = splitEndpointBody(body);
+    const common = parseBody(endpointCommon.partial(), commonIn);
+    if (common.kind !== undefined && common.kind !== current.kind) throw new ValidationError([{ path: 'kind', message: 'cannot change; create a new endpoint instead' }]);
+    const secrets = openJson<Record<string, unknown>>(credentials, current.secrets, endpointSecretsAad(current._id));
+    const mapping = common.mapping ?? current.mapping;
+    const parsed = checkEndpoint(current.kind, { ...current.config, ...secrets, ...settings }, mapping, false);
+    const doc = await mustFind(
+      models.Endpoint.findByIdAndUpdate(
+        current._id,
+        {
+          $set: {
+            config: parsed.config,
+            secrets: sealJson(credentials, parsed.secrets, endpointSecretsAad(current._id)),
+            ...(common.name !== undefined ? { name: common.name } : {}),
+            ...(common.role !== undefined ? { role: common.role } : {}),
+            ...(common.mapping !== undefined ? { mapping: common.mapping } : {}),
+            ...(common.backoff !== undefined ? { backoff: common.backoff } : {}),
+            ...(common.timeoutMs !== undefined ? { timeoutMs: common.timeoutMs } : {}),
+          },
+          $inc: { version: 1 },
+        },
+        { returnDocument: 'after' },
+      ).lean<EndpointDoc>(),
+      'Endpoint',
+    );
+    res.json(endpointView(doc));
+  });
+  router.delete('/buyers/:buyerId/endpoints/:endpointId', async (req, res) => {
+    const current = await findEndpoint(idParam(req, 'buyerId', 'Buyer'), idParam(req, 'endpointId', 'Endpoint'));
+    await models.Endpoint.deleteOne({ _id: current._id });
+    res.status(204).end();
+  });
+
+  router.get('/kinds', (_req, res) => {
+    res.json({ items: registry.kinds().map((k) => ({ kind: k.kind, description: k.description, secrets: registry.secretKeys(k.kind) })) });
+  });
+
+  return router;
+}

@@ -1,0 +1,73 @@
+/**
+ * The intake service: lead intake, lead status, and the admin API. `createApp(deps)` builds
+ * the express app from its dependencies (tests pass real ones on throwaway servers).
+ */
+import express from 'express';
+import type { Client } from '@temporalio/client';
+import type { Connection } from 'mongoose';
+import type { Registry } from '../../activities/registry';
+import type { KeyRing } from '../../shared/crypto';
+import { errorHandler, jsonBody, notFound, requestContext, securityHeaders } from '../../shared/http/express';
+import { rateLimit } from '../../shared/http/rate-limit';
+import type { Logger } from '../../shared/logger';
+import type { Models } from '../../shared/models';
+import { pingStore } from '../../shared/models';
+import { pingTemporal } from '../../shared/temporal';
+import { createAdminRoutes } from './admin';
+import { authenticate, createSourceAuth, requireAdmin } from './auth';
+import { leadRoutes } from './leads';
+
+export interface IntakeDeps {
+  client: Client;
+  store: Connection;
+  models: Models;
+  registry: Registry;
+  credentials: KeyRing;
+  logger: Logger;
+  adminToken: string;
+  deliveryTaskQueue: string;
+  logTaskQueue: string;
+  bodyLimit: string;
+  ratePerMinute: number;
+  temporalTimeoutMs: number;
+}
+
+export function createApp(deps: IntakeDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use(requestContext(), securityHeaders());
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const [temporal, store] = await Promise.all([pingTemporal(deps.client.connection), pingStore(deps.store)]);
+    res.status(temporal && store ? 200 : 503).json({ status: temporal && store ? 'ready' : 'not_ready', temporal, store });
+  });
+
+  const sources = createSourceAuth(deps.models);
+  const body = jsonBody(deps.bodyLimit);
+
+  app.use('/v1/admin', authenticate({ adminToken: deps.adminToken, sources, allowSources: false }), requireAdmin(), ...body,
+    createAdminRoutes({ models: deps.models, registry: deps.registry, credentials: deps.credentials, sources }));
+
+  app.use(
+    '/v1/leads',
+    authenticate({ adminToken: deps.adminToken, sources, allowSources: true }),
+    rateLimit({ perMinute: deps.ratePerMinute, key: (req) => (req.caller?.type === 'source' ? req.caller.keyId : undefined) }),
+    ...body,
+  );
+  app.use(leadRoutes({
+    client: deps.client,
+    models: deps.models,
+    logger: deps.logger,
+    deliveryTaskQueue: deps.deliveryTaskQueue,
+    logTaskQueue: deps.logTaskQueue,
+    temporalTimeoutMs: deps.temporalTimeoutMs,
+  }));
+
+  app.use(notFound());
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,160 @@
+/**
+ * Lead intake: POST /v1/leads and GET /v1/leads/:leadId.
+ * A 2xx answer means the lead is durable in Temporal (its workflow started); when Temporal cannot
+ * be reached the answer is 503 with Retry-After, never a silent drop.
+ */
+import { createHash } from 'node:crypto';
+import { Router } from 'express';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import { leadSchema, type Lead } from '../../shared/lead';
+import { deriveLeadId, newId, SAFE_ID_RE } from '../../shared/ids';
+import { ValidationError, AppError, NotFoundError, UnavailableError, fieldErrorsFromIssues } from '../../shared/errors';
+import { canonicalJson } from '../../shared/journal-hash';
+import { leadWorkflowId, type DeliverLeadInput, type LeadView } from '../../shared/delivery';
+import { SA } from '../../shared/search-attributes';
+import { isTemporalUnreachable } from '../../shared/temporal';
+import { addLogContext, type Logger } from '../../shared/logger';
+import type { Models } from '../../shared/models';
+import { leadStatusQuery } from '../../workflows/messages';
+import type { deliverLead } from '../../workflows/deliverLead';
+import { callerOf } from './auth';
+
+export interface LeadDeps {
+  client: Client;
+  models: Models;
+  logger: Logger;
+  deliveryTaskQueue: string;
+  logTaskQueue: string;
+  temporalTimeoutMs: number;
+}
+
+export interface AcceptResult {
+  leadId: string;
+  workflowId: string;
+  duplicate: boolean;
+}
+
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+
+/** The use-case: validate, name the lead, start its workflow (or find it started), answer. */
+export async function acceptLead(deps: LeadDeps, sourceId: string, body: unknown, idempotencyKey: string | undefined): Promise<AcceptResult> {
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_RE.test(idempotencyKey)) {
+    throw new ValidationError([{ path: 'header.idempotency-key', message: 'must be 1-255 printable ASCII characters' }]);
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ValidationError([{ path: '(body)', message: 'must be a JSON object' }]);
+  }
+  const parsed = leadSchema.safeParse(body);
+  if (!parsed.success) throw new ValidationError(fieldErrorsFromIssues(parsed.error.issues));
+  const { id: clientId, ...lead } = parsed.data;
+  const clientKey = clientId ?? idempotencyKey;
+  const leadId = clientKey ? deriveLeadId(sourceId, clientId ? `id:${clientId}` : `key:${clientKey}`) : newId('lead');
+  const workflowId = leadWorkflowId(leadId);
+  addLogContext({ leadId, workflowId });
+  const bodyHash = createHash('sha256').update(canonicalJson(lead)).digest('hex');
+  const input: DeliverLeadInput = { leadId, sourceId, receivedAt: Date.now(), ...(clientId ? { clientId } : {}), lead: lead as Lead };
+  try {
+    await deps.client.connection.withDeadline(Date.now() + deps.temporalTimeoutMs, () =>
+      deps.client.workflow.start<typeof deliverLead>('deliverLead', {
+        workflowId,
+        taskQueue: deps.deliveryTaskQueue,
+        args: [input, { logTaskQueue: deps.logTaskQueue }],
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        memo: { bodyHash },
+        typedSearchAttributes: [
+          { key: SA.LeadId, value: leadId },
+          { key: SA.SourceId, value: sourceId },
+          { key: SA.LeadStatus, value: 'accepted' },
+        ],
+        staticSummary: `Lead ${leadId} from ${sourceId}`,
+        staticDetails: `Received ${new Date(input.receivedAt).toISOString()}${clientId ? ` (source's id ${clientId})` : ''}.`,
+      }),
+    );
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      await checkSameBody(deps, workflowId, bodyHash);
+      deps.logger.info({ leadId }, 'duplicate lead');
+      return { leadId, workflowId, duplicate: true };
+    }
+    if (isTemporalUnreachable(error)) {
+      deps.logger.warn({ err: error, leadId }, 'Temporal unreachable: lead refused with 503');
+      throw new UnavailableError('The delivery engine is unreachable; the lead was not accepted. Retry later.', 5, { cause: error });
+    }
+    throw error;
+  }
+  deps.logger.info({ leadId }, 'lead accepted');
+  return { leadId, workflowId, duplicate: false };
+}
+
+/** A reused id or Idempotency-Key with a different body is a client bug: say so (409). */
+async function checkSameBody(deps: LeadDeps, workflowId: string, bodyHash: string): Promise<void> {
+  let stored: unknown;
+  try {
+    const description = await deps.client.connection.withDeadline(Date.now() + deps.temporalTimeoutMs, () => deps.client.workflow.getHandle(workflowId).describe());
+    stored = description.memo?.bodyHash;
+  } catch {
+    return; // The duplicate answer does not depend on this check.
+  }
+  if (typeof stored === 'string' && stored !== bodyHash) {
+    throw new AppError(409, 'idempotency_conflict', 'This lead id (or Idempotency-Key) was already used for a lead with different fields.');
+  }
+}
+
+export function leadView(view: LeadView): Record<string, unknown> {
+  return {
+    leadId: view.leadId,
+    sourceId: view.sourceId,
+    status: view.status,
+    ...(view.buyerId ? { buyerId: view.buyerId } : {}),
+    receivedAt: new Date(view.receivedAt).toISOString(),
+    updatedAt: new Date(view.updatedAt).toISOString(),
+    endpoints: view.endpoints.map((e) => ({
+      endpointId: e.endpointId,
+      buyerId: e.buyerId,
+      kind: e.kind,
+      role: e.role,
+      status: e.status,
+      attempts: e.attempts,
+      ...(e.nextAttemptAt ? { nextAttemptAt: new Date(e.nextAttemptAt).toISOString() } : {}),
+      ...(e.lastCode ? { lastCode: e.lastCode } : {}),
+      ...(e.lastStatus !== undefined ? { lastStatus: e.lastStatus } : {}),
+    })),
+    decisions: view.decisions.map((d) => ({ ...d, at: new Date(d.at).toISOString() })),
+  };
+}
+
+export function leadRoutes(deps: LeadDeps): Router {
+  const router = Router();
+
+  router.post('/v1/leads', async (req, res) => {
+    const caller = callerOf(req);
+    if (caller.type !== 'source') throw new AppError(403, 'forbidden', 'Post leads with a lead-source API key.');
+    const result = await acceptLead(deps, caller.sourceId, req.body, req.get('idempotency-key'));
+    res.status(result.duplicate ? 200 : 202).json({ leadId: result.leadId, workflowId: result.workflowId, status: 'accepted', ...(result.duplicate ? { duplicate: true } : {}) });
+  });
+
+  router.get('/v1/leads/:leadId', async (req, res) => {
+    const caller = callerOf(req);
+    const leadId = String(req.params.leadId);
+    if (!SAFE_ID_RE.test(leadId)) throw new NotFoundError('Lead');
+    let view: LeadView;
+    try {
+      view = await deps.client.connection.withDeadline(Date.now() + deps.temporalTimeoutMs, () => deps.client.workflow.getHandle(leadWorkflowId(leadId)).query(leadStatusQuery));
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) {
+        const summary = await deps.models.Lead.findById(leadId).lean();
+        if (!summary || (caller.type === 'source' && summary.sourceId !== caller.sourceId)) throw new NotFoundError('Lead');
+        res.json({ leadId, sourceId: summary.sourceId, status: summary.status, ...(summary.buyerId ? { buyerId: summary.buyerId } : {}), receivedAt: summary.receivedAt.toISOString(), updatedAt: summary.updatedAt.toISOString(), endpoints: [], archived: true });
+        return;
+      }
+      if (isTemporalUnreachable(error)) throw new UnavailableError('The delivery engine is unreachable; retry later.', 5, { cause: error });
+      throw error;
+    }
+    if (caller.type === 'source' && view.sourceId !== caller.sourceId) throw new NotFoundError('Lead');
+    res.json(leadView(view));
+  });
+
+  return router;
+}

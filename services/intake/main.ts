@@ -1,0 +1,41 @@
+/** Entry point of the intake service: config → store → Temporal client → HTTP. */
+import { createRegistry } from '../../activities/registry';
+import { loadConfig } from '../../shared/config';
+import { parseKeyRing } from '../../shared/crypto';
+import { parseDuration } from '../../shared/durations';
+import { createOutbound } from '../../shared/http/outbound';
+import { listen } from '../../shared/http/express';
+import { createLogger } from '../../shared/logger';
+import { connectStore } from '../../shared/models';
+import { connectClient } from '../../shared/temporal';
+import { runService } from '../run';
+import { createApp } from './app';
+
+runService('intake', async (logger) => {
+  const config = loadConfig();
+  const credentials = parseKeyRing(config.CREDENTIALS_KEYS, 'CREDENTIALS_KEYS');
+  const { connection: store, models } = await connectStore(config.MONGO_URL);
+  // Lazy: intake starts (and answers 503) even while Temporal is still coming up.
+  const { client, connection } = await connectClient(config, { lazy: true });
+  const app = createApp({
+    client,
+    store,
+    models,
+    registry: createRegistry({ outbound: createOutbound({ allow: config.OUTBOUND_ALLOW }), logger }),
+    credentials,
+    logger,
+    adminToken: config.ADMIN_TOKEN,
+    deliveryTaskQueue: config.DELIVERY_TASK_QUEUE,
+    logTaskQueue: config.LOG_TASK_QUEUE,
+    bodyLimit: config.INTAKE_BODY_LIMIT,
+    ratePerMinute: config.INTAKE_RATE_LIMIT,
+    temporalTimeoutMs: parseDuration(config.TEMPORAL_CALL_TIMEOUT),
+  });
+  const server = await listen(app, config.INTAKE_PORT, config.HOST);
+  logger.info({ url: `http://${config.HOST}:${server.port}` }, 'intake listening');
+  return async () => {
+    await server.close();
+    await connection.close();
+    await store.close();
+  };
+}, createLogger({ name: 'intake' }));

@@ -1,0 +1,14 @@
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { Models } from '../../shared/models';
+import { createLogActivities } from './journal';
+
+/** The log service's worker: activities only, on the log task queue. */
+export async function createLogWorker(options: { connection: NativeConnection; namespace?: string; taskQueue: string; models: Models }): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace ?? 'default',
+    taskQueue: options.taskQueue,
+    activities: createLogActivities({ models: options.models }),
+    maxConcurrentActivityTaskExecutions: 100,
+  });
+}

@@ -1,0 +1,34 @@
+/** Entry point of the delivery worker. */
+import { createRegistry } from '../../activities/registry';
+import { loadConfig } from '../../shared/config';
+import { parseKeyRing } from '../../shared/crypto';
+import { createOutbound } from '../../shared/http/outbound';
+import { createLogger } from '../../shared/logger';
+import { connectStore } from '../../shared/models';
+import { connectWorker } from '../../shared/temporal';
+import { installRuntimeLogger } from '../../shared/worker-runtime';
+import { runService } from '../run';
+import { createDeliveryWorker } from './worker';
+
+runService('worker', async (logger) => {
+  const config = loadConfig();
+  installRuntimeLogger(logger);
+  const credentials = parseKeyRing(config.CREDENTIALS_KEYS, 'CREDENTIALS_KEYS');
+  const { connection: store, models } = await connectStore(config.MONGO_URL);
+  const connection = await connectWorker(config);
+  const registry = createRegistry({ outbound: createOutbound({ allow: config.OUTBOUND_ALLOW }), logger });
+  const worker = await createDeliveryWorker({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.DELIVERY_TASK_QUEUE,
+    deps: { models, credentials, registry, logger },
+  });
+  const running = worker.run();
+  logger.info({ taskQueue: config.DELIVERY_TASK_QUEUE }, 'delivery worker running');
+  return async () => {
+    worker.shutdown();
+    await running;
+    await connection.close();
+    await store.close();
+  };
+}, createLogger({ name: 'worker' }));

@@ -1,0 +1,22 @@
+import { Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import { createDeliveryActivities, type DeliveryDeps } from '../../activities/delivery';
+
+/** The delivery worker: hosts workflows/ and the endpoint-kind activities on the delivery task queue. */
+export async function createDeliveryWorker(options: {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue: string;
+  deps: DeliveryDeps;
+  /** Pre-built workflow bundle (tests build it once); otherwise bundled from workflows/. */
+  workflowBundle?: WorkflowBundle;
+}): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace ?? 'default',
+    taskQueue: options.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../../workflows') }),
+    activities: createDeliveryActivities(options.deps),
+    maxConcurrentActivityTaskExecutions: 200,
+    maxCachedWorkflows: 2000,
+  });
+}

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { tryParseDuration, DURATION_HINT } from './durations';
+
+/**
+ * Every setting in one place: env name, meaning, default. Services call `loadConfig()` at
+ * boot; a bad value fails the boot with the variable's name, never later at 2 am.
+ */
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const duration = (fallback: string) =>
+  z.string().default(fallback).refine((v) => tryParseDuration(v) !== undefined, { message: `must be ${DURATION_HINT}` });
+
+export const configSchema = z.object({
+  /** Temporal frontend (host:port). */
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  /** Temporal Web UI, printed by `npm start` and linked from pages. */
+  TEMPORAL_UI_URL: z.string().default('http://127.0.0.1:8233'),
+  /** Task queue of the delivery worker (deliverLead, breakers, endpoint-kind activities). */
+  DELIVERY_TASK_QUEUE: z.string().default('delivery'),
+  /** Task queue of the log service's worker (writes the delivery log). */
+  LOG_TASK_QUEUE: z.string().default('delivery-log'),
+  /** MongoDB (or a MongoDB-compatible server) with the database name in the path. */
+  MONGO_URL: z.string().default('mongodb://127.0.0.1:27017/lead_delivery'),
+  HOST: z.string().default('127.0.0.1'),
+  INTAKE_PORT: port(8080),
+  LOG_PORT: port(8081),
+  /** Bearer token of the admin and log APIs. Required. */
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters'),
+  /**
+   * Keys that encrypt buyer credentials at rest: `kid:base64(32 bytes)` comma-separated; the
+   * first encrypts new writes, all decrypt (rotation).
+   */
+  CREDENTIALS_KEYS: z.string().min(1),
+  /** CIDRs that outbound calls to buyer URLs may reach although private (e.g. 127.0.0.0/8,::1/128). */
+  OUTBOUND_ALLOW: z.string().default(''),
+  /** Largest intake body. */
+  INTAKE_BODY_LIMIT: z.string().default('64kb'),
+  /** Intake requests per source key per minute. */
+  INTAKE_RATE_LIMIT: z.coerce.number().int().positive().default(600),
+  /** How long a call to Temporal may take before intake answers 503. */
+  TEMPORAL_CALL_TIMEOUT: duration('5s'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const result = configSchema.safeParse(env);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  return result.data;
+}

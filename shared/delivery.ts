@@ -1,0 +1,160 @@
+/**
+ * The vocabulary shared by the workflow, the activities and the services: routing plan,
+ * attempts, the journal (delivery log entries) and the lead's visible state.
+ * Types and pure helpers only: the workflow bundle imports this file.
+ */
+import type { Lead } from './lead';
+
+export type OutcomeClass = 'success' | 'transient' | 'permanent';
+export type EndpointRole = 'accept' | 'notify';
+export type AcceptRule = 'all' | 'any';
+export type LeadStatus = 'accepted' | 'delivering' | 'delivered' | 'failed';
+export const LEAD_STATUSES: readonly LeadStatus[] = ['accepted', 'delivering', 'delivered', 'failed'];
+
+export interface DeliverLeadInput {
+  leadId: string;
+  sourceId: string;
+  /** ms since epoch, stamped by intake when it accepted the lead. */
+  receivedAt: number;
+  clientId?: string;
+  lead: Lead;
+}
+
+export interface PlanEndpoint {
+  endpointId: string;
+  buyerId: string;
+  kind: string;
+  role: EndpointRole;
+  /** Config version: the activity loads exactly this version's settings (cached per version). */
+  version: number;
+  backoffMs: number[];
+  timeoutMs: number;
+}
+
+export interface PlanBuyer {
+  buyerId: string;
+  name: string;
+  accept: AcceptRule;
+  endpoints: PlanEndpoint[];
+}
+
+export interface RoutingPlan {
+  sourceId: string;
+  buyers: PlanBuyer[];
+  /** Buyers named in the waterfall that could not be planned (deleted, no endpoints). */
+  unroutable: Array<{ buyerId: string; reason: string }>;
+}
+
+/** The request as sent, secrets masked: evidence for the delivery log. */
+export interface SentRequest {
+  method?: string;
+  url?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface BuyerAnswer {
+  status?: number;
+  headers?: Record<string, string>;
+  /** At most 4 KiB of the body; a larger body is replaced whole by a placeholder. */
+  body?: string;
+  bodyBytes?: number;
+}
+
+export interface AttemptRecord {
+  attemptId: string;
+  leadId: string;
+  sourceId: string;
+  buyerId: string;
+  endpointId: string;
+  kind: string;
+  role: EndpointRole;
+  attempt: number;
+  startedAt: number;
+  finishedAt: number;
+  latencyMs: number;
+  request?: SentRequest;
+  response?: BuyerAnswer;
+  outcome: OutcomeClass;
+  /** Machine code: ok, http_503, timeout, connection_refused, dns_error, mapping_error, … */
+  code: string;
+  /** One line for people: "503 Service Unavailable", "no answer within 10s". */
+  reason: string;
+  retryAfterMs?: number;
+  error?: string;
+}
+
+export interface AttemptInput {
+  leadId: string;
+  sourceId: string;
+  receivedAt: number;
+  clientId?: string;
+  lead: Lead;
+  buyerId: string;
+  endpointId: string;
+  version: number;
+  attempt: number;
+}
+
+export interface AttemptResult {
+  outcome: OutcomeClass;
+  code: string;
+  reason: string;
+  status?: number;
+  retryAfterMs?: number;
+  record: AttemptRecord;
+}
+
+export type JournalEntry =
+  | { type: 'intake'; at: number; sourceId: string; clientId?: string; lead: Lead }
+  | ({ type: 'attempt'; at: number } & AttemptRecord)
+  | { type: 'decision'; at: number; decision: string; buyerId?: string; endpointId?: string; reason: string }
+  | { type: 'status'; at: number; status: LeadStatus; buyerId?: string; reason?: string };
+
+export interface AppendJournalInput {
+  leadId: string;
+  sourceId: string;
+  /** Sequence number of the first entry (1-based, gap-free per lead). */
+  firstSeq: number;
+  /** Hash of entry firstSeq-1 ('' for the first). */
+  prevHash: string;
+  entries: JournalEntry[];
+}
+
+export interface AppendJournalResult {
+  /** Hash of the last entry written: the chain head. */
+  head: string;
+  written: number;
+}
+
+export type EndpointStatus = 'pending' | 'delivering' | 'backoff' | 'delivered' | 'failed' | 'cancelled';
+
+export interface EndpointView {
+  endpointId: string;
+  buyerId: string;
+  kind: string;
+  role: EndpointRole;
+  status: EndpointStatus;
+  attempts: number;
+  nextAttemptAt?: number;
+  lastCode?: string;
+  lastStatus?: number;
+  lastReason?: string;
+}
+
+export interface LeadView {
+  leadId: string;
+  sourceId: string;
+  status: LeadStatus;
+  buyerId?: string;
+  receivedAt: number;
+  updatedAt: number;
+  endpoints: EndpointView[];
+  decisions: Array<{ at: number; decision: string; buyerId?: string; reason: string }>;
+}
+
+export const leadWorkflowId = (leadId: string): string => `lead-${leadId}`;
+export const attemptId = (leadId: string, endpointId: string, attempt: number): string => `${leadId}.${endpointId}.${attempt}`;
+
+/** The longest Retry-After we honour: a buyer cannot park a lead for a week. */
+export const MAX_RETRY_AFTER_MS = 6 * 3_600_000;

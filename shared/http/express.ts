@@ -1,0 +1,105 @@
+/**
+ * Express plumbing shared by the intake and log services: request context (request id in every
+ * log line), security headers, JSON bodies with a size limit and a content-type check, a JSON
+ * 404, and the one error handler (typed errors → their status and body; anything else → 500
+ * without details; never a stack trace to the client).
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import { AppError } from '../errors';
+import type { Logger } from '../logger';
+import { withLogContext } from '../logger';
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,100}$/;
+
+export function requestContext(): RequestHandler {
+  return (req, res, next) => {
+    const given = req.get('x-request-id');
+    const requestId = given && REQUEST_ID_RE.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    withLogContext({ requestId }, () => next());
+  };
+}
+
+export function securityHeaders(options: { html?: boolean } = {}): RequestHandler {
+  return (_req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader(
+      'Content-Security-Policy',
+      options.html ? "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'" : "default-src 'none'; frame-ancestors 'none'",
+    );
+    next();
+  };
+}
+
+/** JSON bodies only (415 otherwise), at most `limit` (413), parse errors as 400 invalid_json. */
+export function jsonBody(limit: string): RequestHandler[] {
+  const requireJson: RequestHandler = (req, _res, next) => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (!hasBody || !['POST', 'PUT', 'PATCH'].includes(req.method)) return next();
+    if (!req.is('application/json')) {
+      return next(new AppError(415, 'unsupported_media_type', 'Send the body as application/json.', { contentType: req.get('content-type') ?? null }));
+    }
+    next();
+  };
+  return [requireJson, express.json({ limit, strict: true, type: 'application/json' })];
+}
+
+export function notFound(): RequestHandler {
+  return (req, res) => {
+    res.status(404).json({ error: 'not_found', message: `No route for ${req.method} ${req.path}.` });
+  };
+}
+
+interface BodyParserError extends Error {
+  type?: string;
+  status?: number;
+  limit?: number;
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    if (res.headersSent) return res.destroy();
+    const parserError = error as BodyParserError;
+    if (parserError?.type === 'entity.too.large') {
+      return res.status(413).json({ error: 'payload_too_large', message: `The body is larger than ${parserError.limit} bytes.` });
+    }
+    if (parserError?.type === 'entity.parse.failed') {
+      return res.status(400).json({ error: 'invalid_json', message: 'The body is not valid JSON.' });
+    }
+    if (parserError?.type && typeof parserError.status === 'number' && parserError.status < 500) {
+      return res.status(parserError.status).json({ error: 'bad_request', message: parserError.message });
+    }
+    if (error instanceof AppError) {
+      for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+      if (error.status >= 500) logger.warn({ err: error, path: req.path }, error.message);
+      return res.status(error.status).json(error.toBody());
+    }
+    logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
+    return res.status(500).json({ error: 'internal_error', message: 'Something went wrong on our side; nothing you sent was lost if you retry.' });
+  };
+}
+
+/** Starts listening; resolves with the bound port (tests use port 0). */
+export function listen(app: express.Express, port: number, host: string): Promise<{ port: number; close: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host, (error?: Error) => {
+      if (error) return reject(error);
+      const address = server.address();
+      const bound = typeof address === 'object' && address ? address.port : port;
+      resolve({
+        port: bound,
+        close: () => new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        }),
+      });
+    });
+    server.on('error', reject);
+    server.keepAliveTimeout = 65_000;
+  });
+}

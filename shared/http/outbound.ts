@@ -1,0 +1,206 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import { AddressGuard } from './address-guard';
+
+/**
+ * The one HTTP client for buyer-supplied URLs. Every connection is checked by the address
+ * guard on the address actually connected to (the check runs inside DNS lookup, so there is no
+ * gap for DNS rebinding; literal IPs are checked before connecting). Redirects are never
+ * followed. One deadline covers connect, headers and body. The body is read up to a cap.
+ */
+export type OutboundErrorCode =
+  | 'timeout'
+  | 'dns_error'
+  | 'connection_refused'
+  | 'connection_reset'
+  | 'tls_error'
+  | 'blocked_address'
+  | 'invalid_url'
+  | 'aborted'
+  | 'network_error';
+
+export class OutboundError extends Error {
+  constructor(readonly code: OutboundErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OutboundError';
+  }
+}
+
+export interface OutboundRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Most bytes of the answer to keep (default 64 KiB); the rest is counted, not kept. */
+  maxBodyBytes?: number;
+}
+
+export interface OutboundResponse {
+  status: number;
+  statusText: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** Bytes the buyer sent (may exceed body.length). */
+  bodyBytes: number;
+  /** Address connected to, for the record. */
+  remoteAddress?: string;
+}
+
+export interface Outbound {
+  request(req: OutboundRequest): Promise<OutboundResponse>;
+  readonly guard: AddressGuard;
+}
+
+const BLOCKED = Symbol('blocked');
+
+export function createOutbound(options: { allow?: string | string[] } = {}): Outbound {
+  const guard = new AddressGuard(options.allow ?? '');
+
+  const guardedLookup: LookupFunction = (hostname, opts, callback) => {
+    dnsLookup(hostname, { ...opts, all: true }, (error, addresses: LookupAddress[]) => {
+      if (error) return callback(error, '', 0);
+      for (const entry of addresses) {
+        const refusal = guard.refusal(entry.address);
+        if (refusal) {
+          const blocked = Object.assign(new Error(`refused ${hostname}: ${refusal}`), { code: 'EBLOCKED', [BLOCKED]: true });
+          return callback(blocked, '', 0);
+        }
+      }
+      if (opts.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      const first = addresses[0];
+      if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
+      return callback(null, first.address, first.family);
+    });
+  };
+
+  const agents = {
+    'http:': new http.Agent({ keepAlive: true, maxSockets: 256, lookup: guardedLookup } as http.AgentOptions),
+    'https:': new https.Agent({ keepAlive: true, maxSockets: 256, lookup: guardedLookup } as https.AgentOptions),
+  };
+
+  async function request(req: OutboundRequest): Promise<OutboundResponse> {
+    let url: URL;
+    try {
+      url = new URL(req.url);
+    } catch {
+      throw new OutboundError('invalid_url', `"${req.url}" is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new OutboundError('invalid_url', `scheme ${url.protocol} is not allowed`);
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host)) {
+      const refusal = guard.refusal(host);
+      if (refusal) throw new OutboundError('blocked_address', `refused ${host}: ${refusal}`);
+    }
+    try {
+      return await send(url, req, false);
+    } catch (error) {
+      // A kept-alive socket the buyer closed while idle fails before any byte of the request is
+      // read; Node's documented remedy is to retry once on a fresh socket.
+      if (error instanceof RetryOnFreshSocket) return send(url, req, true);
+      throw error;
+    }
+  }
+
+  function send(url: URL, req: OutboundRequest, fresh: boolean): Promise<OutboundResponse> {
+    const maxBody = req.maxBodyBytes ?? 64 * 1024;
+    const transport = url.protocol === 'https:' ? https : http;
+    return new Promise<OutboundResponse>((resolve, reject) => {
+      let settled = false;
+      const finish = (error: Error | null, value?: OutboundResponse) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve(value!);
+      };
+      const outgoing = transport.request(url, {
+        method: req.method,
+        headers: { ...req.headers, ...(req.body !== undefined ? { 'content-length': String(Buffer.byteLength(req.body)) } : {}) },
+        agent: fresh ? new (url.protocol === 'https:' ? https.Agent : http.Agent)({ lookup: guardedLookup } as http.AgentOptions) : agents[url.protocol as 'http:' | 'https:'],
+      });
+      const timer = setTimeout(() => {
+        outgoing.destroy();
+        finish(new OutboundError('timeout', `no answer within ${req.timeoutMs} ms`));
+      }, req.timeoutMs);
+      const onAbort = () => {
+        outgoing.destroy();
+        finish(new OutboundError('aborted', 'the attempt was cancelled'));
+      };
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      let responded = false;
+      outgoing.on('error', (error: NodeJS.ErrnoException & { [BLOCKED]?: boolean }) => {
+        if (!fresh && outgoing.reusedSocket && error.code === 'ECONNRESET' && !responded) {
+          return finish(new RetryOnFreshSocket());
+        }
+        finish(toOutboundError(error));
+      });
+      outgoing.on('response', (res) => {
+        responded = true;
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        let total = 0;
+        res.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (kept < maxBody) {
+            const slice = chunk.subarray(0, maxBody - kept);
+            chunks.push(slice);
+            kept += slice.length;
+          }
+        });
+        res.on('error', (error) => finish(toOutboundError(error)));
+        res.on('end', () =>
+          finish(null, {
+            status: res.statusCode ?? 0,
+            statusText: res.statusMessage ?? '',
+            headers: flattenHeaders(res.headers),
+            body: Buffer.concat(chunks),
+            bodyBytes: total,
+            remoteAddress: res.socket?.remoteAddress,
+          }),
+        );
+      });
+      if (req.body !== undefined) outgoing.write(req.body);
+      outgoing.end();
+    });
+  }
+
+  return { request, guard };
+}
+
+class RetryOnFreshSocket extends Error {}
+
+function toOutboundError(error: NodeJS.ErrnoException & { [BLOCKED]?: boolean }): OutboundError {
+  if (error instanceof OutboundError) return error;
+  if (error[BLOCKED]) return new OutboundError('blocked_address', error.message, { cause: error });
+  switch (error.code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+      return new OutboundError('dns_error', `DNS lookup failed (${error.code})`, { cause: error });
+    case 'ECONNREFUSED':
+      return new OutboundError('connection_refused', 'connection refused', { cause: error });
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return new OutboundError('connection_reset', 'connection reset by the buyer', { cause: error });
+    case 'ETIMEDOUT':
+      return new OutboundError('timeout', 'connection timed out', { cause: error });
+    default:
+      if (error.code?.startsWith('ERR_TLS') || error.code?.includes('CERT') || /ssl|tls/i.test(error.message)) {
+        return new OutboundError('tls_error', `TLS failed (${error.code ?? error.message})`, { cause: error });
+      }
+      return new OutboundError('network_error', `${error.code ?? 'network error'}: ${error.message}`, { cause: error });
+  }
+}
+
+function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}

@@ -1,0 +1,196 @@
+import mongoose, { Schema, type Connection, type Model } from 'mongoose';
+
+/**
+ * Mongoose models, bound to a connection (no global connection: tests run several stores).
+ * The data layer sticks to what both MongoDB 7 and FerretDB (on PostgreSQL) support: no
+ * transactions, no TTL indexes, no $group accumulators beyond the basics.
+ */
+
+export interface SourceKey {
+  keyId: string;
+  /** sha256 of the key's secret part, hex. */
+  hash: string;
+  createdAt: Date;
+  revokedAt?: Date;
+}
+
+export interface SourceDoc {
+  _id: string;
+  name: string;
+  keys: SourceKey[];
+  waterfall: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface BuyerDoc {
+  _id: string;
+  name: string;
+  accept: 'all' | 'any';
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface EndpointDoc {
+  _id: string;
+  buyerId: string;
+  kind: string;
+  name?: string;
+  role: 'accept' | 'notify';
+  /** Non-secret settings of the kind (url, format, …). */
+  config: Record<string, unknown>;
+  /** Secrets (signing secret, auth, header values) sealed with the credentials key ring. */
+  secrets: string;
+  mapping?: Record<string, unknown>;
+  backoff: string[];
+  timeoutMs: number;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface LeadDoc {
+  _id: string;
+  sourceId: string;
+  clientId?: string;
+  status: string;
+  buyerId?: string;
+  reason?: string;
+  receivedAt: Date;
+  updatedAt: Date;
+  /** Journal seq of the status last applied (a late retry of an older write never wins). */
+  statusSeq: number;
+}
+
+/** One entry of a lead's journal: intake, attempts, decisions, status changes. */
+export interface LogEntryDoc {
+  _id: string;
+  leadId: string;
+  seq: number;
+  type: string;
+  at: Date;
+  sourceId: string;
+  buyerId?: string;
+  endpointId?: string;
+  outcome?: string;
+  data: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+const sourceSchema = new Schema<SourceDoc>(
+  {
+    _id: { type: String, required: true },
+    name: { type: String, required: true },
+    keys: [{ _id: false, keyId: String, hash: String, createdAt: Date, revokedAt: Date }],
+    waterfall: { type: [String], default: [] },
+  },
+  { timestamps: true, versionKey: false },
+);
+sourceSchema.index({ 'keys.keyId': 1 });
+
+const buyerSchema = new Schema<BuyerDoc>(
+  {
+    _id: { type: String, required: true },
+    name: { type: String, required: true },
+    accept: { type: String, enum: ['all', 'any'], default: 'all' },
+  },
+  { timestamps: true, versionKey: false },
+);
+
+const endpointSchema = new Schema<EndpointDoc>(
+  {
+    _id: { type: String, required: true },
+    buyerId: { type: String, required: true, index: true },
+    kind: { type: String, required: true },
+    name: String,
+    role: { type: String, enum: ['accept', 'notify'], default: 'accept' },
+    config: { type: Schema.Types.Mixed, default: {} },
+    secrets: { type: String, required: true },
+    mapping: { type: Schema.Types.Mixed },
+    backoff: { type: [String], default: undefined },
+    timeoutMs: { type: Number, required: true },
+    version: { type: Number, default: 1 },
+  },
+  { timestamps: true, versionKey: false, minimize: false },
+);
+
+const leadSchema = new Schema<LeadDoc>(
+  {
+    _id: { type: String, required: true },
+    sourceId: { type: String, required: true },
+    clientId: String,
+    status: { type: String, required: true },
+    buyerId: String,
+    reason: String,
+    receivedAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+    statusSeq: { type: Number, default: 0 },
+  },
+  { versionKey: false, timestamps: false },
+);
+leadSchema.index({ sourceId: 1, receivedAt: -1 });
+leadSchema.index({ status: 1, updatedAt: -1 });
+
+const logEntrySchema = new Schema<LogEntryDoc>(
+  {
+    _id: { type: String, required: true },
+    leadId: { type: String, required: true },
+    seq: { type: Number, required: true },
+    type: { type: String, required: true },
+    at: { type: Date, required: true },
+    sourceId: { type: String, required: true },
+    buyerId: String,
+    endpointId: String,
+    outcome: String,
+    data: { type: Schema.Types.Mixed, required: true },
+    prevHash: { type: String, default: '' },
+    hash: { type: String, required: true },
+  },
+  { versionKey: false, timestamps: false, minimize: false },
+);
+logEntrySchema.index({ leadId: 1, seq: 1 }, { unique: true });
+logEntrySchema.index({ buyerId: 1, at: 1 });
+
+export interface Models {
+  Source: Model<SourceDoc>;
+  Buyer: Model<BuyerDoc>;
+  Endpoint: Model<EndpointDoc>;
+  Lead: Model<LeadDoc>;
+  LogEntry: Model<LogEntryDoc>;
+}
+
+export function createModels(connection: Connection): Models {
+  return {
+    Source: connection.model<SourceDoc>('Source', sourceSchema, 'sources'),
+    Buyer: connection.model<BuyerDoc>('Buyer', buyerSchema, 'buyers'),
+    Endpoint: connection.model<EndpointDoc>('Endpoint', endpointSchema, 'endpoints'),
+    Lead: connection.model<LeadDoc>('Lead', leadSchema, 'leads'),
+    LogEntry: connection.model<LogEntryDoc>('LogEntry', logEntrySchema, 'deliverylog'),
+  };
+}
+
+/** Opens a connection and makes sure every index exists (idempotent). */
+export async function connectStore(url: string, options: { serverSelectionTimeoutMS?: number } = {}): Promise<{ connection: Connection; models: Models }> {
+  const connection = await mongoose
+    .createConnection(url, { serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 10_000, autoIndex: false })
+    .asPromise();
+  const models = createModels(connection);
+  await Promise.all(Object.values(models).map((model: Model<unknown>) => model.createIndexes()));
+  return { connection, models };
+}
+
+/** True when the store answers a ping within the timeout. */
+export async function pingStore(connection: Connection, timeoutMs = 2_000): Promise<boolean> {
+  const db = connection.db;
+  if (!db || connection.readyState !== 1) return false;
+  try {
+    await Promise.race([
+      db.admin().ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('ping timeout')), timeoutMs).unref()),
+    ]);
+    return true;
+  } catch {
+    return false;
+  }
+}

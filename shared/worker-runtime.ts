@@ -1,0 +1,18 @@
+/**
+ * Routes the Temporal SDK's own logs (worker, core) into pino, once per process.
+ */
+import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
+import type { Logger } from './logger';
+
+let installed = false;
+
+export function installRuntimeLogger(logger: Logger): void {
+  if (installed) return;
+  installed = true;
+  const forward = (entry: LogEntry) => {
+    const meta = entry.meta ?? {};
+    const level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
+    logger[level === 'trace' ? 'trace' : level]({ ...meta, sdk: true }, entry.message);
+  };
+  Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN', forward) });
+}

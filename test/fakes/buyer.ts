@@ -1,0 +1,102 @@
+/**
+ * A scriptable fake buyer: a loopback HTTP server that records every request (headers, raw
+ * body, arrival time in ms) and answers from a script (status, headers, body, delay), the
+ * last step repeating. Tests and local runs (`npm run fake:buyer`) share it.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ScriptStep {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string | Record<string, unknown>;
+  /** Wait this long before answering (a slow buyer). */
+  delayMs?: number;
+  /** Destroy the connection without answering (a crashing buyer). */
+  hangUp?: boolean;
+}
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  receivedAt: number;
+}
+
+export interface FakeBuyer {
+  url: string;
+  port: number;
+  requests: ReceivedRequest[];
+  /** Replace the script; the last step repeats. */
+  script(steps: ScriptStep[] | ((req: ReceivedRequest, index: number) => ScriptStep)): void;
+  /** Resolves when `count` requests have arrived. */
+  waitForRequests(count: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
+  close(): Promise<void>;
+}
+
+export async function startFakeBuyer(options: { port?: number; steps?: ScriptStep[] } = {}): Promise<FakeBuyer> {
+  let steps: ScriptStep[] | ((req: ReceivedRequest, index: number) => ScriptStep) = options.steps ?? [{ status: 200, body: { ok: true } }];
+  const requests: ReceivedRequest[] = [];
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const received: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), receivedAt: Date.now() };
+      const index = requests.length;
+      requests.push(received);
+      for (const waiter of waiters.filter((w) => requests.length >= w.count)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+      const step = typeof steps === 'function' ? steps(received, index) : steps[Math.min(index, steps.length - 1)]!;
+      const answer = () => {
+        if (step.hangUp) return req.socket.destroy();
+        const body = step.body === undefined ? '' : typeof step.body === 'string' ? step.body : JSON.stringify(step.body);
+        res.writeHead(step.status, { 'content-type': typeof step.body === 'string' ? 'text/plain' : 'application/json', ...step.headers });
+        res.end(body);
+      };
+      if (step.delayMs) setTimeout(answer, step.delayMs).unref();
+      else answer();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}/leads`,
+    port,
+    requests,
+    script(next) {
+      steps = next;
+    },
+    waitForRequests(count, timeoutMs = 30_000) {
+      if (requests.length >= count) return Promise.resolve(requests);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`fake buyer: ${requests.length} of ${count} requests after ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({ count, resolve: () => (clearTimeout(timer), resolve(requests)) });
+      });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+if (require.main === module) {
+  // `npm run fake:buyer [port]`: a buyer that answers 200 and prints what it receives.
+  const port = Number(process.argv[2] ?? 9999);
+  void startFakeBuyer({ port }).then((buyer) => {
+    console.log(`fake buyer listening on ${buyer.url} (answers 200; Ctrl-C to stop)`);
+    setInterval(() => {
+      while (buyer.requests.length) {
+        const r = buyer.requests.shift()!;
+        console.log(`${new Date(r.receivedAt).toISOString()} ${r.method} ${r.path} webhook-id=${String(r.headers['webhook-id'])}\n  ${r.body}`);
+      }
+    }, 200);
+  });
+}

@@ -1,0 +1,255 @@
+/**
+ * One whole delivery system for a test file, in-process, on real servers: intake and log
+ * services over real HTTP (port 0), the delivery and log workers on their own task queues,
+ * and a Mongo database of its own.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { Connection as MongoConnection } from 'mongoose';
+import { Writable } from 'node:stream';
+import { createRegistry } from '../../activities/registry';
+import { generateKeySpec, parseKeyRing } from '../../shared/crypto';
+import { createOutbound } from '../../shared/http/outbound';
+import { listen } from '../../shared/http/express';
+import { createLogger, type Logger } from '../../shared/logger';
+import { connectStore, type Models } from '../../shared/models';
+import { installRuntimeLogger } from '../../shared/worker-runtime';
+import { leadWorkflowId, type LeadView } from '../../shared/delivery';
+import { leadStatusQuery } from '../../workflows/messages';
+import { createApp } from '../../services/intake/app';
+import { createLogApp } from '../../services/log/app';
+import { createLogWorker } from '../../services/log/worker';
+import { createDeliveryWorker } from '../../services/worker/worker';
+import { sharedInfra } from './infra';
+
+let bundle: Promise<WorkflowBundle> | undefined;
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } });
+  return bundle;
+}
+
+/** Every log line any service wrote during the run (tests check that no secret leaked). */
+export const capturedLogLines: string[] = [];
+const capture = new Writable({
+  write(chunk: Buffer, _enc, done) {
+    capturedLogLines.push(chunk.toString('utf8'));
+    if (process.env.TEST_VERBOSE) process.stdout.write(chunk);
+    done();
+  },
+});
+
+export function testLogger(name: string): Logger {
+  return createLogger({ name, level: process.env.TEST_LOG_LEVEL ?? 'info', destination: capture });
+}
+
+export interface HttpAnswer<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export async function http<T = Record<string, unknown>>(method: string, url: string, options: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string } = {}): Promise<HttpAnswer<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | undefined = options.raw;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: response.status, headers: response.headers, body: parsed as T };
+}
+
+export interface SystemOptions {
+  temporalAddress?: string;
+  mongoUrl?: string;
+  /** Start without the delivery worker (tests that start it later, or as a child process). */
+  deliveryWorker?: boolean;
+  outboundAllow?: string;
+  bodyLimit?: string;
+  ratePerMinute?: number;
+  temporalTimeoutMs?: number;
+}
+
+export interface TestSystem {
+  intakeUrl: string;
+  logUrl: string;
+  adminToken: string;
+  credentialsKeys: string;
+  mongoUrl: string;
+  temporalAddress: string;
+  deliveryTaskQueue: string;
+  logTaskQueue: string;
+  client: Client;
+  models: Models;
+  store: MongoConnection;
+  admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<HttpAnswer<T>>;
+  createSource(name?: string): Promise<{ id: string; apiKey: string }>;
+  createBuyer(options?: { name?: string; accept?: 'all' | 'any' }): Promise<string>;
+  addEndpoint(buyerId: string, body: Record<string, unknown>): Promise<Record<string, unknown> & { id: string }>;
+  setWaterfall(sourceId: string, buyers: string[]): Promise<void>;
+  postLead(apiKey: string, body: unknown, headers?: Record<string, string>): Promise<HttpAnswer>;
+  leadState(leadId: string): Promise<LeadView>;
+  waitForLead(leadId: string, until: (view: LeadView) => boolean, timeoutMs?: number): Promise<LeadView>;
+  attempts(leadId: string): Promise<Array<Record<string, unknown>>>;
+  startDeliveryWorker(): Promise<void>;
+  stopDeliveryWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startSystem(options: SystemOptions = {}): Promise<TestSystem> {
+  const infra = options.temporalAddress && options.mongoUrl ? undefined : await sharedInfra();
+  const temporalAddress = options.temporalAddress ?? infra!.temporalAddress;
+  const suffix = randomBytes(4).toString('hex');
+  const mongoUrl = options.mongoUrl ?? `${infra!.mongoBase}/t_${suffix}`;
+  const adminToken = `admin-${randomBytes(16).toString('hex')}`;
+  const credentialsKeys = generateKeySpec('test1');
+  const credentials = parseKeyRing(credentialsKeys);
+  const deliveryTaskQueue = `delivery-${suffix}`;
+  const logTaskQueue = `log-${suffix}`;
+  const logger = testLogger('test');
+  installRuntimeLogger(logger);
+
+  const { connection: store, models } = await connectStore(mongoUrl);
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection });
+  const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+  const outbound = createOutbound({ allow: options.outboundAllow ?? '127.0.0.0/8,::1/128' });
+  const registry = createRegistry({ outbound, logger });
+
+  const intake = await listen(
+    createApp({
+      client,
+      store,
+      models,
+      registry,
+      credentials,
+      logger: testLogger('intake'),
+      adminToken,
+      deliveryTaskQueue,
+      logTaskQueue,
+      bodyLimit: options.bodyLimit ?? '64kb',
+      ratePerMinute: options.ratePerMinute ?? 100_000,
+      temporalTimeoutMs: options.temporalTimeoutMs ?? 3_000,
+    }),
+    0,
+    '127.0.0.1',
+  );
+  const logApp = await listen(createLogApp({ store, models, logger: testLogger('log'), adminToken }), 0, '127.0.0.1');
+  const logWorker = await createLogWorker({ connection: nativeConnection, taskQueue: logTaskQueue, models });
+  const logRunning = logWorker.run();
+
+  let deliveryWorker: Worker | undefined;
+  let deliveryRunning: Promise<void> | undefined;
+  const startDeliveryWorker = async () => {
+    deliveryWorker = await createDeliveryWorker({
+      connection: nativeConnection,
+      taskQueue: deliveryTaskQueue,
+      deps: { models, credentials, registry, logger: testLogger('worker') },
+      workflowBundle: await workflowBundle(),
+    });
+    deliveryRunning = deliveryWorker.run();
+  };
+  const stopDeliveryWorker = async () => {
+    if (!deliveryWorker) return;
+    deliveryWorker.shutdown();
+    await deliveryRunning;
+    deliveryWorker = undefined;
+  };
+  if (options.deliveryWorker !== false) await startDeliveryWorker();
+
+  const intakeUrl = `http://127.0.0.1:${intake.port}`;
+  const logUrl = `http://127.0.0.1:${logApp.port}`;
+  const admin = <T,>(method: string, path: string, body?: unknown) => http<T>(method, `${intakeUrl}/v1/admin${path}`, { token: adminToken, ...(body !== undefined ? { body } : {}) });
+
+  const system: TestSystem = {
+    intakeUrl,
+    logUrl,
+    adminToken,
+    credentialsKeys,
+    mongoUrl,
+    temporalAddress,
+    deliveryTaskQueue,
+    logTaskQueue,
+    client,
+    models,
+    store,
+    admin,
+    async createSource(name = 'test source') {
+      const res = await admin<{ id: string; apiKey: string }>('POST', '/sources', { name });
+      if (res.status !== 201) throw new Error(`create source: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body;
+    },
+    async createBuyer({ name = 'test buyer', accept } = {}) {
+      const res = await admin<{ id: string }>('POST', '/buyers', { name, ...(accept ? { accept } : {}) });
+      if (res.status !== 201) throw new Error(`create buyer: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.id;
+    },
+    async addEndpoint(buyerId, body) {
+      const res = await admin<Record<string, unknown> & { id: string }>('POST', `/buyers/${buyerId}/endpoints`, body);
+      if (res.status !== 201) throw new Error(`add endpoint: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body;
+    },
+    async setWaterfall(sourceId, buyers) {
+      const res = await admin('PUT', `/sources/${sourceId}/waterfall`, { buyers });
+      if (res.status !== 200) throw new Error(`waterfall: ${res.status} ${JSON.stringify(res.body)}`);
+    },
+    postLead: (apiKey, body, headers) => http('POST', `${intakeUrl}/v1/leads`, { token: apiKey, body, ...(headers ? { headers } : {}) }),
+    leadState: (leadId) => client.workflow.getHandle(leadWorkflowId(leadId)).query(leadStatusQuery),
+    async waitForLead(leadId, until, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: LeadView | undefined;
+      while (Date.now() < deadline) {
+        try {
+          last = await system.leadState(leadId);
+          if (until(last)) return last;
+        } catch (error) {
+          if (!/not found|no worker|query/i.test(String(error))) throw error;
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      throw new Error(`lead ${leadId} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    },
+    async attempts(leadId) {
+      const res = await http<{ items: Array<Record<string, unknown>> }>('GET', `${logUrl}/v1/leads/${leadId}/attempts`, { token: adminToken });
+      return res.status === 200 ? res.body.items : [];
+    },
+    startDeliveryWorker,
+    stopDeliveryWorker,
+    async stop() {
+      await stopDeliveryWorker();
+      logWorker.shutdown();
+      await logRunning;
+      await intake.close();
+      await logApp.close();
+      await connection.close();
+      await nativeConnection.close();
+      await store.close();
+    },
+  };
+  return system;
+}
+
+/** Polls until `check` returns a value (not undefined) or the time is up. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} not reached within ${timeoutMs} ms${lastError ? `: ${String(lastError)}` : ''}`);
+}

@@ -1,0 +1,2 @@
+/** The workflow bundle's entry point: every workflow type the delivery worker hosts. */
+export { deliverLead } from './deliverLead';
