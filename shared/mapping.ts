@@ -32,7 +32,7 @@ export function flattenLead(ctx: LeadContext): Record<string, string | number | 
     if (key === 'custom' || key === 'consent') continue;
     flat[key] = value as string | undefined;
   }
-  for (const [key, value] of Object.entries(ctx.lead.consent ?? {})) flat[`consent.${key}`] = value as string | boolean;
+  for (const [key, value] of Object.entries(ctx.lead.consent ?? {})) flat[`consent.${key}`] = value;
   for (const [key, value] of Object.entries(ctx.lead.custom ?? {})) flat[`custom.${key}`] = value;
   return flat;
 }
@@ -59,7 +59,7 @@ export function validateMapping(mapping: unknown, prefix = 'mapping'): FieldErro
     if (!/^[^\u0000-\u001f]{1,128}$/.test(key)) errors.push({ path, message: 'buyer keys must be 1-128 printable characters' });
     const field = typeof value === 'string' ? value : value && typeof value === 'object' && 'field' in value ? (value as { field: unknown }).field : undefined;
     if (field !== undefined) {
-      if (typeof field !== 'string' || !isKnownField(field)) errors.push({ path, message: `"${String(field)}" is not a lead field (use e.g. "first_name", "custom.<key>", "lead_id")` });
+      if (typeof field !== 'string' || !isKnownField(field)) errors.push({ path, message: `"${typeof field === 'string' ? field : JSON.stringify(field)}" is not a lead field (use e.g. "first_name", "custom.<key>", "lead_id")` });
       continue;
     }
     if (value && typeof value === 'object' && 'const' in value) {

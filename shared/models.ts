@@ -183,7 +183,7 @@ export async function connectStore(url: string, options: { serverSelectionTimeou
 /** True when the store answers a ping within the timeout. */
 export async function pingStore(connection: Connection, timeoutMs = 2_000): Promise<boolean> {
   const db = connection.db;
-  if (!db || connection.readyState !== 1) return false;
+  if (!db || connection.readyState !== mongoose.ConnectionStates.connected) return false;
   try {
     await Promise.race([
       db.admin().ping(),

@@ -14,5 +14,10 @@ export function installRuntimeLogger(logger: Logger): void {
     const level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
     logger[level === 'trace' ? 'trace' : level]({ ...meta, sdk: true }, entry.message);
   };
-  Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN', forward) });
+  const level = (process.env.TEMPORAL_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN';
+  Runtime.install({
+    logger: new DefaultLogger(level, forward),
+    // Core (Rust) logs are forwarded into the same pino logger instead of raw stderr lines.
+    telemetryOptions: { logging: { filter: { core: level, other: 'ERROR' }, forward: {} } },
+  });
 }

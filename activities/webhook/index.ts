@@ -65,7 +65,7 @@ export function encodeBody(format: 'json' | 'form', fields: Record<string, unkno
   const form = new URLSearchParams();
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
-    form.append(key, value !== null && typeof value === 'object' ? JSON.stringify(value) : String(value ?? ''));
+    form.append(key, value === null ? '' : typeof value === 'string' ? value : (JSON.stringify(value) ?? ''));
   }
   return form.toString();
 }

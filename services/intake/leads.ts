@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Router } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import { leadSchema, type Lead } from '../../shared/lead';
+import { leadSchema } from '../../shared/lead';
 import { deriveLeadId, newId, SAFE_ID_RE } from '../../shared/ids';
 import { ValidationError, AppError, NotFoundError, UnavailableError, fieldErrorsFromIssues } from '../../shared/errors';
 import { canonicalJson } from '../../shared/journal-hash';
@@ -53,7 +53,7 @@ export async function acceptLead(deps: LeadDeps, sourceId: string, body: unknown
   const workflowId = leadWorkflowId(leadId);
   addLogContext({ leadId, workflowId });
   const bodyHash = createHash('sha256').update(canonicalJson(lead)).digest('hex');
-  const input: DeliverLeadInput = { leadId, sourceId, receivedAt: Date.now(), ...(clientId ? { clientId } : {}), lead: lead as Lead };
+  const input: DeliverLeadInput = { leadId, sourceId, receivedAt: Date.now(), ...(clientId ? { clientId } : {}), lead: lead };
   try {
     await deps.client.connection.withDeadline(Date.now() + deps.temporalTimeoutMs, () =>
       deps.client.workflow.start<typeof deliverLead>('deliverLead', {

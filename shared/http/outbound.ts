@@ -78,8 +78,8 @@ export function createOutbound(options: { allow?: string | string[] } = {}): Out
   };
 
   const agents = {
-    'http:': new http.Agent({ keepAlive: true, maxSockets: 256, lookup: guardedLookup } as http.AgentOptions),
-    'https:': new https.Agent({ keepAlive: true, maxSockets: 256, lookup: guardedLookup } as https.AgentOptions),
+    'http:': new http.Agent({ keepAlive: true, maxSockets: 256, lookup: guardedLookup }),
+    'https:': new https.Agent({ keepAlive: true, maxSockets: 256, lookup: guardedLookup }),
   };
 
   async function request(req: OutboundRequest): Promise<OutboundResponse> {
@@ -121,7 +121,7 @@ export function createOutbound(options: { allow?: string | string[] } = {}): Out
       const outgoing = transport.request(url, {
         method: req.method,
         headers: { ...req.headers, ...(req.body !== undefined ? { 'content-length': String(Buffer.byteLength(req.body)) } : {}) },
-        agent: fresh ? new (url.protocol === 'https:' ? https.Agent : http.Agent)({ lookup: guardedLookup } as http.AgentOptions) : agents[url.protocol as 'http:' | 'https:'],
+        agent: fresh ? new (url.protocol === 'https:' ? https.Agent : http.Agent)({ lookup: guardedLookup }) : agents[url.protocol as 'http:' | 'https:'],
       });
       const timer = setTimeout(() => {
         outgoing.destroy();

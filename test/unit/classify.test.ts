@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { classifyHttpStatus, parseRetryAfter } from '../../activities/http-classify';
+import { classifyThrown, excerpt } from '../../activities/registry';
+import { OutboundError } from '../../shared/http/outbound';
+import { MappingError } from '../../activities/types';
+
+describe('outcome classification', () => {
+  const classOf = (status: number) => classifyHttpStatus({ status }).outcome;
+  it('2xx is success, 408/425/429/5xx transient, 3xx and other 4xx permanent', () => {
+    assert.deepEqual([200, 201, 204].map(classOf), ['success', 'success', 'success']);
+    assert.deepEqual([408, 425, 429, 500, 502, 503, 504].map(classOf), Array(7).fill('transient'));
+    assert.deepEqual([301, 302, 400, 401, 403, 404, 409, 422].map(classOf), Array(8).fill('permanent'));
+    assert.equal(classifyHttpStatus({ status: 302, headers: { location: 'http://10.0.0.1/' } }).code, 'redirect_refused');
+  });
+  it('keeps Retry-After in seconds or as an HTTP date, capped', () => {
+    assert.equal(classifyHttpStatus({ status: 503, headers: { 'retry-after': '7' } }).retryAfterMs, 7_000);
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now), 30_000);
+    assert.equal(parseRetryAfter('9999999'), 6 * 3_600_000);
+    assert.equal(parseRetryAfter('soon'), undefined);
+  });
+  it('network faults are transient, our refusals and mapping errors permanent', () => {
+    assert.equal(classifyThrown(new OutboundError('connection_refused', 'x'), 10_000).outcome, 'transient');
+    assert.deepEqual(classifyThrown(new OutboundError('timeout', 'x'), 10_000), { outcome: 'transient', code: 'timeout', reason: 'no answer within 10s' });
+    assert.equal(classifyThrown(new OutboundError('blocked_address', 'x'), 10_000).outcome, 'permanent');
+    assert.equal(classifyThrown(new MappingError('last_name is required'), 10_000).code, 'mapping_error');
+  });
+  it('keeps at most 4 KiB of a body, cut on a character boundary, and the headers of note', () => {
+    const long = 'é'.repeat(5000);
+    const out = excerpt({ status: 500, headers: { 'content-type': 'text/plain', 'set-cookie': 'x', 'retry-after': '5' }, body: long, bodyBytes: 10_000 });
+    assert.ok(Buffer.byteLength(out.body!) <= 4096);
+    assert.ok(!out.body!.includes('\uFFFD'));
+    assert.equal(out.bodyBytes, 10_000);
+    assert.deepEqual(out.headers, { 'content-type': 'text/plain', 'retry-after': '5' });
+  });
+});
