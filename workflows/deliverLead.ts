@@ -12,6 +12,7 @@ import {
   condition,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -52,7 +53,13 @@ interface EndpointResult {
   reason: string;
 }
 
-/** A lead's journal: entries written in order, batched while a write is in flight. */
+/**
+ * A lead's journal: entries are buffered and written in order, one batch per log activity.
+ * The workflow kicks a write before every long wait (a backoff, the notify copies after
+ * acceptance, an operator) and flushes at the end. An attempt is at most ~10 s, so entries are
+ * never held longer than that, and a lead delivered first time costs one journal write. Nothing
+ * buffered can be lost: the buffer is workflow state, rebuilt by replay after a crash.
+ */
 class Journal {
   private seq = 0;
   private head = '';
@@ -67,6 +74,11 @@ class Journal {
 
   add(entry: JournalEntry): void {
     this.pending.push(entry);
+  }
+
+  /** Starts writing what is buffered (no-op while a write is in flight: it drains the buffer too). */
+  kick(): void {
+    if (this.pending.length === 0) return;
     // Journal writes must outlive a cancelled buyer scope: they run in a non-cancellable one.
     this.writing ??= CancellationScope.nonCancellable(() => this.drain());
   }
@@ -82,6 +94,7 @@ class Journal {
   }
 
   async flush(): Promise<void> {
+    this.kick();
     while (this.writing) await this.writing;
   }
 }
@@ -101,8 +114,9 @@ class LeadRun {
     options: DeliverLeadOptions,
   ) {
     this.updatedAt = Date.now();
-    this.delivery = proxyActivities<DeliveryActivities>({
-      startToCloseTimeout: '1m',
+    // A local activity: one store read, no task-queue round trip.
+    this.delivery = proxyLocalActivities<DeliveryActivities>({
+      startToCloseTimeout: '10s',
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
     });
     const log = proxyActivities<LogActivities>({
@@ -182,6 +196,7 @@ class LeadRun {
     this.setStatus('delivered', undefined, buyer.buyerId);
     this.decide('accepted', `${buyer.buyerId} took the lead`, buyer.buyerId);
     notify.forEach(start);
+    this.journal.kick();
     // Remaining endpoints of the accepting buyer (notify copies, other `any` endpoints) keep
     // their own retries; the workflow ends when they are done.
     await Promise.all(tasks);
@@ -244,6 +259,7 @@ class LeadRun {
       view.status = 'backoff';
       view.nextAttemptAt = Date.now() + delay;
       this.touch();
+      this.journal.kick();
       try {
         await sleep(delay, { summary: `backoff ${formatDuration(delay)} after ${result.code} (${endpoint.endpointId}, attempt ${attempt})` });
       } catch (error) {

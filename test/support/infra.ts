@@ -37,7 +37,7 @@ export function sharedInfra(): Promise<SharedInfra> {
 }
 
 export async function startTemporal(): Promise<TemporalDevServer> {
-  const server = await startTemporalDevServer({ headless: true, log: quiet });
+  const server = await startTemporalDevServer({ headless: true, log: quiet, extraArgs: (process.env.TEST_TEMPORAL_ARGS ?? '').split(' ').filter(Boolean) });
   cleanups.push(() => server.stop());
   return server;
 }
