@@ -3,6 +3,7 @@
  * the attempt timeout, builds the attempt's evidence (request as sent, answer, timing) and turns
  * whatever a kind throws into an outcome. A new kind is one folder plus one line in `KINDS`.
  */
+import { isIP } from 'node:net';
 import type { z } from 'zod';
 import type { AttemptRecord, BuyerAnswer, SentRequest } from '../shared/delivery';
 import type { FieldError } from '../shared/errors';
@@ -66,7 +67,31 @@ export function createRegistry(deps: { outbound: Outbound; logger?: Logger; kind
       ...(secrets.success ? [] : fieldErrorsFromIssues(secrets.error.issues)),
     ];
     if (errors.length) return { errors };
+    const targets = checkTargets(config.data as Record<string, unknown>);
+    if (targets.length) return { errors: targets };
     return { config: config.data as Record<string, unknown>, secrets: secrets.data as Record<string, unknown> };
+  }
+
+  /**
+   * A URL setting that names a refused address literally (an IP, localhost) is a configuration
+   * error found when the endpoint is saved. Host names are checked again at every send, on the
+   * address actually connected to.
+   */
+  function checkTargets(config: Record<string, unknown>): FieldError[] {
+    const errors: FieldError[] = [];
+    for (const [key, value] of Object.entries(config)) {
+      if (!/url$/i.test(key) || typeof value !== 'string') continue;
+      let host: string;
+      try {
+        host = new URL(value).hostname.replace(/^\[|\]$/g, '');
+      } catch {
+        continue;
+      }
+      const literal = host === 'localhost' || host.endsWith('.localhost') ? '127.0.0.1' : isIP(host) ? host : undefined;
+      const refusal = literal && deps.outbound.guard.refusal(literal);
+      if (refusal) errors.push({ path: key, message: `${refusal}; such targets are refused unless OUTBOUND_ALLOW opens them` });
+    }
+    return errors;
   }
 
   function preview(endpoint: LoadedEndpoint, ctx: AttemptContext): SentRequest {

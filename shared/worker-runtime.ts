@@ -10,6 +10,8 @@ export function installRuntimeLogger(logger: Logger): void {
   if (installed) return;
   installed = true;
   const forward = (entry: LogEntry) => {
+    // The log service's worker hosts activities only, by design: not worth a warning.
+    if (entry.message.startsWith('No workflows registered')) return;
     const meta = entry.meta ?? {};
     const level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
     logger[level === 'trace' ? 'trace' : level]({ ...meta, sdk: true }, entry.message);

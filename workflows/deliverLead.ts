@@ -239,6 +239,7 @@ class LeadRun {
       view.lastCode = result.code;
       view.lastReason = result.reason;
       if (result.status !== undefined) view.lastStatus = result.status;
+      else delete view.lastStatus;
       if (result.outcome === 'success') {
         view.status = 'delivered';
         this.touch();

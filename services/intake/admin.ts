@@ -145,8 +145,12 @@ export function createAdminRoutes(deps: AdminDeps): Router {
   router.delete('/sources/:sourceId/keys/:keyId', async (req, res) => {
     const sourceId = idParam(req, 'sourceId', 'Source');
     const keyId = idParam(req, 'keyId', 'Key');
-    const result = await models.Source.updateOne({ _id: sourceId, 'keys.keyId': keyId }, { $set: { 'keys.$.revokedAt': new Date() } });
-    if (result.matchedCount === 0) throw new NotFoundError('Key');
+    // Read-modify-write guarded by updatedAt (FerretDB has no positional `$` update operator).
+    const source = await mustFind(models.Source.findById(sourceId).lean<SourceDoc>(), 'Source');
+    if (!source.keys.some((k) => k.keyId === keyId)) throw new NotFoundError('Key');
+    const keys = source.keys.map((k) => (k.keyId === keyId && !k.revokedAt ? { ...k, revokedAt: new Date() } : k));
+    const result = await models.Source.updateOne({ _id: sourceId, updatedAt: source.updatedAt }, { $set: { keys } });
+    if (result.matchedCount === 0) throw new ConflictError('concurrent_change', 'The source changed meanwhile; retry.');
     deps.sources.invalidate(sourceId);
     res.status(204).end();
   });

@@ -88,14 +88,18 @@ export async function startFakeBuyer(options: { port?: number; steps?: ScriptSte
 }
 
 if (require.main === module) {
-  // `npm run fake:buyer [port]`: a buyer that answers 200 and prints what it receives.
+  // `npm run fake:buyer -- [port] [statuses]`: a buyer on loopback that prints what it receives.
+  // statuses: comma-separated answers in order, the last repeating (default 200), e.g. 503,503,200.
   const port = Number(process.argv[2] ?? 9999);
-  void startFakeBuyer({ port }).then((buyer) => {
-    console.log(`fake buyer listening on ${buyer.url} (answers 200; Ctrl-C to stop)`);
+  const steps = (process.argv[3] ?? '200').split(',').map((status) => ({ status: Number(status), body: { received: true } }));
+  void startFakeBuyer({ port, steps }).then((buyer) => {
+    console.log(`fake buyer listening on ${buyer.url} (answers ${steps.map((s) => s.status).join(', then ')}; Ctrl-C to stop)`);
+    let printed = 0;
     setInterval(() => {
-      while (buyer.requests.length) {
-        const r = buyer.requests.shift()!;
-        console.log(`${new Date(r.receivedAt).toISOString()} ${r.method} ${r.path} webhook-id=${String(r.headers['webhook-id'])}\n  ${r.body}`);
+      for (; printed < buyer.requests.length; printed++) {
+        const r = buyer.requests[printed]!;
+        const status = steps[Math.min(printed, steps.length - 1)]!.status;
+        console.log(`${new Date(r.receivedAt).toISOString()} ${r.method} ${r.path} → ${status}  webhook-id=${String(r.headers['webhook-id'])}\n  ${r.body}`);
       }
     }, 200);
   });
