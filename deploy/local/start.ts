@@ -1,0 +1,189 @@
+/**
+ * `npm start`: the whole system on one machine with embedded defaults and no manual step.
+ *   Temporal dev server (SQLite file under .data/, Web UI, search attributes registered)
+ *   MongoDB-compatible store: MONGO_URL when given, else FerretDB on the local PostgreSQL
+ *   log service, delivery worker, intake service (child processes, logs under .data/logs/)
+ * Prints the URLs, the admin token and the demo source's key. Ctrl-C stops everything; the next
+ * `npm start` finds the leads and timers of this one.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { generateKeySpec } from '../../shared/crypto';
+import { startFerretDB, type MongoStore } from './ferretdb';
+import { spawnManaged, type ManagedProcess } from './proc';
+import { startTemporalDevServer, type TemporalDevServer } from './temporal';
+
+const ROOT = path.resolve(__dirname, '../..');
+const DATA = path.resolve(process.env.LEAD_DELIVERY_DATA ?? path.join(ROOT, '.data'));
+const LOGS = path.join(DATA, 'logs');
+const HOST = process.env.HOST ?? '127.0.0.1';
+
+interface LocalSecrets {
+  adminToken: string;
+  credentialsKeys: string;
+  demoSourceId?: string;
+  demoApiKey?: string;
+}
+
+function say(message: string): void {
+  process.stdout.write(`${message}\n`);
+}
+
+/** Secrets for local runs, generated once and kept in .data/local.json (mode 600). */
+function localSecrets(): LocalSecrets {
+  const file = path.join(DATA, 'local.json');
+  let secrets: LocalSecrets;
+  if (fs.existsSync(file)) secrets = JSON.parse(fs.readFileSync(file, 'utf8')) as LocalSecrets;
+  else secrets = { adminToken: `adm_${randomBytes(24).toString('base64url')}`, credentialsKeys: generateKeySpec('local1') };
+  saveSecrets(secrets);
+  return secrets;
+}
+
+function saveSecrets(secrets: LocalSecrets): void {
+  fs.mkdirSync(DATA, { recursive: true });
+  fs.writeFileSync(path.join(DATA, 'local.json'), JSON.stringify(secrets, null, 2), { mode: 0o600 });
+}
+
+const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, failed?: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const problem = failed?.();
+    if (problem) throw new Error(`${what}: ${problem}`);
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} was not ready within ${timeoutMs / 1000}s`);
+}
+
+async function main(): Promise<void> {
+  fs.mkdirSync(LOGS, { recursive: true });
+  const secrets = localSecrets();
+  const adminToken = process.env.ADMIN_TOKEN ?? secrets.adminToken;
+  const stops: Array<() => Promise<void>> = [];
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('\nStopping…');
+    for (const stop of stops.reverse()) await stop().catch((error: unknown) => say(`  stop failed: ${String(error)}`));
+    say('Stopped. Data kept in ' + DATA);
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  try {
+    // ---- Temporal -----------------------------------------------------------------------------
+    let temporalAddress = process.env.TEMPORAL_ADDRESS;
+    let uiUrl = process.env.TEMPORAL_UI_URL;
+    if (!temporalAddress) {
+      say('Starting the Temporal dev server…');
+      const temporal: TemporalDevServer = await startTemporalDevServer({
+        port: port('TEMPORAL_PORT', 7233),
+        uiPort: port('TEMPORAL_UI_PORT', 8233),
+        dbFile: path.join(DATA, 'temporal.db'),
+        logFile: path.join(LOGS, 'temporal.log'),
+        log: (m) => say(`  ${m}`),
+      });
+      stops.push(() => temporal.stop());
+      temporalAddress = temporal.address;
+      uiUrl = temporal.uiUrl;
+    }
+
+    // ---- store --------------------------------------------------------------------------------
+    let mongoUrl = process.env.MONGO_URL;
+    let storeNote = 'MONGO_URL';
+    if (!mongoUrl) {
+      say('Starting FerretDB (MongoDB wire protocol) on PostgreSQL…');
+      const store: MongoStore = await startFerretDB({
+        port: port('MONGO_PORT', 27017),
+        stateDir: path.join(DATA, 'ferretdb'),
+        logFile: path.join(LOGS, 'ferretdb.log'),
+        log: (m) => say(`  ${m}`),
+      });
+      stops.push(() => store.stop());
+      mongoUrl = store.url;
+      storeNote = `FerretDB (${store.handler})`;
+    }
+
+    // ---- services -----------------------------------------------------------------------------
+    const intakePort = port('INTAKE_PORT', 8080);
+    const logPort = port('LOG_PORT', 8081);
+    const env = {
+      ...process.env,
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_UI_URL: uiUrl ?? '',
+      MONGO_URL: mongoUrl,
+      ADMIN_TOKEN: adminToken,
+      CREDENTIALS_KEYS: process.env.CREDENTIALS_KEYS ?? secrets.credentialsKeys,
+      INTAKE_PORT: String(intakePort),
+      LOG_PORT: String(logPort),
+      HOST,
+    };
+    const services: ManagedProcess[] = [];
+    const startService = (name: string) => {
+      const proc = spawnManaged(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'services', name, 'main.ts')], {
+        name,
+        cwd: ROOT,
+        env,
+        logFile: path.join(LOGS, `${name}.log`),
+      });
+      // Warnings and errors also reach the console; everything is in the service's log file.
+      proc.child.stdout?.on('data', (chunk: Buffer) => {
+        for (const line of chunk.toString('utf8').split('\n')) {
+          if (/"level":"(warn|error|fatal)"/.test(line)) say(`[${name}] ${line}`);
+        }
+      });
+      void proc.exited.then((info) => {
+        if (!stopping) {
+          say(`\n${name} exited unexpectedly (${info.code ?? info.signal}). Last lines:\n${proc.tail(20)}`);
+          void stopAll(1);
+        }
+      });
+      services.push(proc);
+      stops.push(() => proc.stop());
+      return proc;
+    };
+    say('Starting the log service, the delivery worker and the intake service…');
+    const log = startService('log');
+    const worker = startService('worker');
+    const intake = startService('intake');
+    const exitedEarly = () => services.find((s) => s.exitInfo())?.name;
+    const ok = async (url: string) => (await fetch(url)).status === 200;
+    await waitFor('log service', () => ok(`http://${HOST}:${logPort}/readyz`), 120_000, () => exitedEarly() && `${exitedEarly()} exited:\n${log.tail(20)}`);
+    await waitFor('intake service', () => ok(`http://${HOST}:${intakePort}/readyz`), 120_000, () => exitedEarly() && `${exitedEarly()} exited:\n${intake.tail(20)}`);
+    await waitFor('delivery worker', () => Promise.resolve(worker.tail(200).includes('delivery worker running')), 180_000, () => exitedEarly() && `${exitedEarly()} exited:\n${worker.tail(20)}`);
+
+    // ---- seed ---------------------------------------------------------------------------------
+    const intakeUrl = `http://${HOST}:${intakePort}`;
+    const adminHeaders = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
+    const list = (await (await fetch(`${intakeUrl}/v1/admin/sources`, { headers: adminHeaders })).json()) as { items: unknown[] };
+    if (list.items.length === 0) {
+      const created = (await (await fetch(`${intakeUrl}/v1/admin/sources`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ name: 'demo' }) })).json()) as { id: string; apiKey: string };
+      secrets.demoSourceId = created.id;
+      secrets.demoApiKey = created.apiKey;
+      saveSecrets(secrets);
+      say(`Seeded an empty store with the demo lead source ${created.id}.`);
+    }
+
+    say(`
+Lead delivery is running.
+  Intake service   ${intakeUrl}            (POST /v1/leads, GET /v1/leads/:id, /v1/admin/…)
+  Log service      http://${HOST}:${logPort}            (GET /v1/leads/:id/attempts)
+  Temporal UI      ${uiUrl ?? '(external Temporal: see your cluster)'}
+  Temporal         ${temporalAddress}
+  Store            ${storeNote}: ${mongoUrl.replace(/\/\/[^@/]*@/, '//****@')}
+  Admin token      ${adminToken}
+  Demo source key  ${secrets.demoApiKey ?? '(not created by this data folder)'}${secrets.demoSourceId ? `  (source ${secrets.demoSourceId})` : ''}
+  Data and logs    ${DATA}
+Ctrl-C stops everything; the next npm start continues where this one stopped.`);
+  } catch (error) {
+    say(`\nStart failed: ${error instanceof Error ? error.message : String(error)}`);
+    await stopAll(1);
+  }
+}
+
+void main();
