@@ -73,9 +73,4 @@ export interface EndpointKind<Config = Record<string, unknown>, Secrets = Record
 }
 
 /** Thrown by `map` when the lead cannot be sent as configured (a required field is missing). */
-export class MappingError extends Error {
-  constructor(message: string, readonly field?: string) {
-    super(message);
-    this.name = 'MappingError';
-  }
-}
+export { MappingError } from '../shared/mapping';
