@@ -13,11 +13,18 @@ import { redactSecrets, redactText } from '../shared/redact';
 import type { Logger } from '../shared/logger';
 import { MappingError, type AttemptContext, type Classification, type EndpointKind, type KindAnswer, type LoadedEndpoint } from './types';
 import { webhook } from './webhook';
+import { defaultProviderSettings, type KindDeps } from './providers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in config/secrets/payload types; the registry only passes them through
 type AnyKind = EndpointKind<any, any, any>;
 
-export const KINDS: readonly AnyKind[] = [webhook];
+/** Every endpoint kind, in listing order. Adding a kind = its folder + one line here. */
+export function createKinds(deps: KindDeps): AnyKind[] {
+  void deps; // kinds built from provider settings take it (see activities/providers.ts)
+  return [
+    webhook,
+  ];
+}
 
 /** Response headers worth keeping as evidence. */
 const NOTABLE_HEADERS = /^(content-type|retry-after|location|date|x-request-id|request-id|x-correlation-id|x-amzn-requestid|(x-)?ratelimit-.*|x-hubspot-.*|sforce-limit-info|x-ms-.*)$/i;
@@ -43,7 +50,7 @@ export interface Registry {
 }
 
 export function createRegistry(deps: { outbound: Outbound; logger?: Logger; kinds?: readonly AnyKind[] }): Registry {
-  const byKind = new Map((deps.kinds ?? KINDS).map((k) => [k.kind, k]));
+  const byKind = new Map((deps.kinds ?? createKinds({ providers: defaultProviderSettings(), ...(deps.logger ? { logger: deps.logger } : {}) })).map((k) => [k.kind, k]));
 
   const shapeKeys = (schema: z.ZodType): string[] => {
     const shape = (schema as unknown as { shape?: Record<string, unknown> }).shape;
@@ -179,7 +186,7 @@ export function classifyThrown(error: unknown, timeoutMs: number): Classificatio
 export function excerpt(answer: KindAnswer): BuyerAnswer {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(answer.headers ?? {})) if (NOTABLE_HEADERS.test(name)) headers[name] = value;
-  const out: BuyerAnswer = { ...(answer.status !== undefined ? { status: answer.status } : {}), headers };
+  const out: BuyerAnswer = { ...(answer.status !== undefined ? { status: answer.status } : {}), headers, ...(answer.messageId ? { messageId: answer.messageId } : {}) };
   if (answer.body !== undefined) {
     const bytes = Buffer.from(answer.body, 'utf8');
     const total = Math.max(answer.bodyBytes ?? bytes.length, bytes.length);

@@ -40,6 +40,25 @@ export const configSchema = z.object({
   /** How long a call to Temporal may take before intake answers 503. */
   TEMPORAL_CALL_TIMEOUT: duration('5s'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  // ---- providers (endpoint kinds). Base URLs point the SDKs at the real APIs by default; tests and
+  // local runs point them at the fakes in test/fakes/.
+  /** Public base URL of the intake service, for provider callbacks (Twilio status, Resend events). */
+  PUBLIC_URL: z.string().default(''),
+  RESEND_BASE_URL: z.string().default('https://api.resend.com'),
+  /** Platform Resend key (an endpoint may bring its own). */
+  RESEND_API_KEY: z.string().default(''),
+  /** Sender domains verified at Resend, comma-separated; a send from any other domain is a permanent error. */
+  RESEND_VERIFIED_DOMAINS: z.string().default(''),
+  /** Signing secret (whsec_…) of the Resend webhook that reports bounces and complaints. */
+  RESEND_WEBHOOK_SECRET: z.string().default(''),
+  TWILIO_API_BASE_URL: z.string().default('https://api.twilio.com'),
+  GOOGLE_API_ROOT_URL: z.string().default('https://sheets.googleapis.com/'),
+  /** A shared Google service-account key (JSON) for Sheets endpoints that bring none. */
+  GOOGLE_SERVICE_ACCOUNT: z.string().default(''),
+  HUBSPOT_API_BASE_URL: z.string().default('https://api.hubapi.com'),
+  SALESFORCE_LOGIN_URL: z.string().default('https://login.salesforce.com'),
+  DYNAMICS_AUTHORITY_URL: z.string().default('https://login.microsoftonline.com'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -59,6 +59,8 @@ export interface BuyerAnswer {
   /** At most 4 KiB of the body; a larger body is replaced whole by a placeholder. */
   body?: string;
   bodyBytes?: number;
+  /** The provider's id of what was created (Resend email id, Twilio message SID, CRM record id). */
+  messageId?: string;
 }
 
 export interface AttemptRecord {

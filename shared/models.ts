@@ -151,8 +151,38 @@ const logEntrySchema = new Schema<LogEntryDoc>(
 );
 logEntrySchema.index({ leadId: 1, seq: 1 }, { unique: true });
 logEntrySchema.index({ buyerId: 1, at: 1 });
+// Provider callbacks find the attempt that created a message.
+logEntrySchema.index({ 'data.response.messageId': 1 }, { sparse: true });
+
+/** An address that must not be sent to again (hard bounce, complaint, unsubscribed or blocked number). */
+export interface SuppressionDoc {
+  /** `<channel>:<address>`: email lower-cased, phone in E.164. */
+  _id: string;
+  channel: 'email' | 'sms';
+  address: string;
+  reason: string;
+  /** What reported it: "resend:email.bounced", "twilio:21610", … */
+  source: string;
+  at: Date;
+}
+
+/** A provider's report about something we sent (delivery status, bounce, carrier outcome). */
+export interface ProviderEventDoc {
+  /** `<provider>:<messageId>:<type>`: a provider's retried callback never duplicates. */
+  _id: string;
+  provider: string;
+  messageId: string;
+  type: string;
+  leadId?: string;
+  endpointId?: string;
+  attemptId?: string;
+  at: Date;
+  data: Record<string, unknown>;
+}
 
 export interface Models {
+  Suppression: Model<SuppressionDoc>;
+  ProviderEvent: Model<ProviderEventDoc>;
   Source: Model<SourceDoc>;
   Buyer: Model<BuyerDoc>;
   Endpoint: Model<EndpointDoc>;
@@ -160,8 +190,39 @@ export interface Models {
   LogEntry: Model<LogEntryDoc>;
 }
 
+const suppressionSchema = new Schema<SuppressionDoc>(
+  {
+    _id: { type: String, required: true },
+    channel: { type: String, required: true },
+    address: { type: String, required: true },
+    reason: { type: String, required: true },
+    source: { type: String, required: true },
+    at: { type: Date, required: true },
+  },
+  { versionKey: false, timestamps: false },
+);
+
+const providerEventSchema = new Schema<ProviderEventDoc>(
+  {
+    _id: { type: String, required: true },
+    provider: { type: String, required: true },
+    messageId: { type: String, required: true },
+    type: { type: String, required: true },
+    leadId: String,
+    endpointId: String,
+    attemptId: String,
+    at: { type: Date, required: true },
+    data: { type: Schema.Types.Mixed, default: {} },
+  },
+  { versionKey: false, timestamps: false, minimize: false },
+);
+providerEventSchema.index({ leadId: 1, at: 1 });
+providerEventSchema.index({ provider: 1, messageId: 1 });
+
 export function createModels(connection: Connection): Models {
   return {
+    Suppression: connection.model<SuppressionDoc>('Suppression', suppressionSchema, 'suppressions'),
+    ProviderEvent: connection.model<ProviderEventDoc>('ProviderEvent', providerEventSchema, 'providerevents'),
     Source: connection.model<SourceDoc>('Source', sourceSchema, 'sources'),
     Buyer: connection.model<BuyerDoc>('Buyer', buyerSchema, 'buyers'),
     Endpoint: connection.model<EndpointDoc>('Endpoint', endpointSchema, 'endpoints'),

@@ -8,12 +8,14 @@ import { z } from 'zod';
 import { generateApiKey } from '../../shared/api-keys';
 import { openJson, sealJson, type KeyRing } from '../../shared/crypto';
 import { tryParseDuration, DURATION_HINT } from '../../shared/durations';
-import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../../shared/errors';
+import { AppError, ConflictError, NotFoundError, ValidationError, fieldErrorsFromIssues, type FieldError } from '../../shared/errors';
 import { newId } from '../../shared/ids';
 import type { EndpointDoc, Models, SourceDoc, BuyerDoc } from '../../shared/models';
 import { maskSecret } from '../../shared/redact';
 import type { Registry } from '../../activities/registry';
-import { DEFAULT_BACKOFF, DEFAULT_TIMEOUT_MS, endpointSecretsAad } from '../../activities/delivery';
+import { DEFAULT_BACKOFF, DEFAULT_TIMEOUT_MS, endpointSecretsAad, loadEndpointFromDoc } from '../../activities/delivery';
+import { leadSchema } from '../../shared/lead';
+import { MappingError } from '../../shared/mapping';
 import type { SourceAuth } from './auth';
 import { idParam, parseBody } from './validate';
 
@@ -23,6 +25,12 @@ export interface AdminDeps {
   credentials: KeyRing;
   sources: SourceAuth;
 }
+
+/** The lead a preview renders when none is given. */
+export const SAMPLE_LEAD = {
+  first_name: 'Ada', last_name: 'Lovelace', email: 'ada@example.com', phone: '+15550100000', address: '12 St James Sq',
+  city: 'London', state: 'LDN', zip: 'SW1Y 4JU', country: 'GB', consent: { granted: true, at: '2026-01-01T12:00:00Z' }, custom: { loan_amount: 25000 },
+};
 
 const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
 const durationString = z.string().refine((v) => tryParseDuration(v) !== undefined, { message: `must be ${DURATION_HINT}` });
@@ -277,6 +285,26 @@ export function createAdminRoutes(deps: AdminDeps): Router {
     const current = await findEndpoint(idParam(req, 'buyerId', 'Buyer'), idParam(req, 'endpointId', 'Endpoint'));
     await models.Endpoint.deleteOne({ _id: current._id });
     res.status(204).end();
+  });
+
+  // Mapping preview: the exact request a sample lead would produce, secrets masked, nothing sent.
+  router.post('/buyers/:buyerId/endpoints/:endpointId/preview', async (req, res) => {
+    const current = await findEndpoint(idParam(req, 'buyerId', 'Buyer'), idParam(req, 'endpointId', 'Endpoint'));
+    const body = parseBody(z.object({ lead: z.record(z.string(), z.unknown()).optional() }).strict(), req.body ?? {});
+    const parsed = leadSchema.safeParse(body.lead ?? SAMPLE_LEAD);
+    if (!parsed.success) throw new ValidationError(fieldErrorsFromIssues(parsed.error.issues, 'lead.'));
+    const { id: clientId, ...lead } = parsed.data;
+    const endpoint = loadEndpointFromDoc(current, credentials);
+    try {
+      const request = registry.preview(endpoint, {
+        leadId: 'ld_preview', sourceId: 'src_preview', receivedAt: Date.now(), ...(clientId ? { clientId } : {}), lead,
+        endpointId: current._id, buyerId: current.buyerId, attempt: 1, now: Date.now(),
+      });
+      res.json({ endpointId: current._id, kind: current.kind, lead: body.lead ?? SAMPLE_LEAD, request });
+    } catch (error) {
+      if (error instanceof MappingError) throw new AppError(422, 'mapping_error', error.message, { key: error.key ?? null });
+      throw error;
+    }
   });
 
   router.get('/kinds', (_req, res) => {

@@ -16,6 +16,8 @@ import { pingTemporal } from '../../shared/temporal';
 import { createAdminRoutes } from './admin';
 import { authenticate, createSourceAuth, requireAdmin } from './auth';
 import { leadRoutes } from './leads';
+import { createCallbackRoutes } from './callbacks';
+import type { ProviderSettings } from '../../activities/providers';
 
 export interface IntakeDeps {
   client: Client;
@@ -30,6 +32,7 @@ export interface IntakeDeps {
   bodyLimit: string;
   ratePerMinute: number;
   temporalTimeoutMs: number;
+  providers: ProviderSettings;
 }
 
 export function createApp(deps: IntakeDeps): express.Express {
@@ -49,8 +52,17 @@ export function createApp(deps: IntakeDeps): express.Express {
   const sources = createSourceAuth(deps.models);
   const body = jsonBody(deps.bodyLimit);
 
-  app.use('/v1/admin', authenticate({ adminToken: deps.adminToken, sources, allowSources: false }), requireAdmin(), ...body,
-    createAdminRoutes({ models: deps.models, registry: deps.registry, credentials: deps.credentials, sources }));
+  // Provider callbacks verify signatures on the raw body: mounted before any body parser.
+  app.use('/v1/callbacks', createCallbackRoutes({ models: deps.models, providers: deps.providers, credentials: deps.credentials, client: deps.client, logger: deps.logger }));
+
+  const admin = createAdminRoutes({ models: deps.models, registry: deps.registry, credentials: deps.credentials, sources });
+  const adminOnly = [authenticate({ adminToken: deps.adminToken, sources, allowSources: false }), requireAdmin(), ...body];
+  app.use('/v1/admin', ...adminOnly, admin);
+  // The mapping preview is also reachable without the /admin prefix (same admin token).
+  app.post('/v1/buyers/:buyerId/endpoints/:endpointId/preview', ...adminOnly, (req, res, next) => {
+    req.url = `/buyers/${encodeURIComponent(String(req.params.buyerId))}/endpoints/${encodeURIComponent(String(req.params.endpointId))}/preview`;
+    admin(req, res, next);
+  });
 
   app.use(
     '/v1/leads',

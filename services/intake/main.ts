@@ -1,5 +1,6 @@
 /** Entry point of the intake service: config → store → Temporal client → HTTP. */
-import { createRegistry } from '../../activities/registry';
+import { createKinds, createRegistry } from '../../activities/registry';
+import { providerSettings } from '../../activities/providers';
 import { loadConfig } from '../../shared/config';
 import { parseKeyRing } from '../../shared/crypto';
 import { parseDuration } from '../../shared/durations';
@@ -21,7 +22,11 @@ runService('intake', async (logger) => {
     client,
     store,
     models,
-    registry: createRegistry({ outbound: createOutbound({ allow: config.OUTBOUND_ALLOW }), logger }),
+    registry: createRegistry({
+      outbound: createOutbound({ allow: config.OUTBOUND_ALLOW }),
+      logger,
+      kinds: createKinds({ providers: providerSettings(config), models, logger }),
+    }),
     credentials,
     logger,
     adminToken: config.ADMIN_TOKEN,
@@ -30,6 +35,7 @@ runService('intake', async (logger) => {
     bodyLimit: config.INTAKE_BODY_LIMIT,
     ratePerMinute: config.INTAKE_RATE_LIMIT,
     temporalTimeoutMs: parseDuration(config.TEMPORAL_CALL_TIMEOUT),
+    providers: providerSettings(config),
   });
   const server = await listen(app, config.INTAKE_PORT, config.HOST);
   logger.info({ url: `http://${config.HOST}:${server.port}` }, 'intake listening');

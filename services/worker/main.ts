@@ -1,5 +1,6 @@
 /** Entry point of the delivery worker. */
-import { createRegistry } from '../../activities/registry';
+import { createKinds, createRegistry } from '../../activities/registry';
+import { providerSettings } from '../../activities/providers';
 import { loadConfig } from '../../shared/config';
 import { parseKeyRing } from '../../shared/crypto';
 import { createOutbound } from '../../shared/http/outbound';
@@ -16,7 +17,11 @@ runService('worker', async (logger) => {
   const credentials = parseKeyRing(config.CREDENTIALS_KEYS, 'CREDENTIALS_KEYS');
   const { connection: store, models } = await connectStore(config.MONGO_URL);
   const connection = await connectWorker(config);
-  const registry = createRegistry({ outbound: createOutbound({ allow: config.OUTBOUND_ALLOW }), logger });
+  const registry = createRegistry({
+    outbound: createOutbound({ allow: config.OUTBOUND_ALLOW }),
+    logger,
+    kinds: createKinds({ providers: providerSettings(config), models, logger }),
+  });
   const worker = await createDeliveryWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,

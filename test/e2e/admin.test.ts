@@ -97,4 +97,25 @@ describe('admin API', function () {
     assert.equal((await system.admin('GET', `/buyers/${buyerId}`)).status, 200);
     assert.equal((await system.admin('GET', '/buyers/buy_$where')).status, 404, 'odd ids never reach a query');
   });
+
+  it('When a mapping is previewed, then the exact request comes back with secrets masked and nothing is sent', async () => {
+    const buyerId = await system.createBuyer();
+    const endpoint = await system.addEndpoint(buyerId, {
+      kind: 'webhook', url: 'https://crm.example/hook?api_key=abcdefghijklmnop', auth: { type: 'bearer', token: 'tok_live_0123456789abcdef' },
+      mapping: { FirstName: 'first_name', Phone: { field: 'phone', transform: 'digits' }, LastName: { field: 'last_name', required: true }, Source: { const: 'web' } },
+    });
+    const preview = await http<{ request: { method: string; url: string; headers: Record<string, string>; body: string } }>('POST', `${system.intakeUrl}/v1/buyers/${buyerId}/endpoints/${endpoint.id}/preview`, { token: system.adminToken, body: { lead: { first_name: 'Ada', last_name: 'L', phone: '+1 (555) 010-0000' } } });
+    assert.equal(preview.status, 200);
+    assert.equal(preview.body.request.method, 'POST');
+    assert.equal(preview.body.request.url, 'https://crm.example/hook?api_key=abcd********');
+    assert.equal(preview.body.request.headers.authorization, 'Bear********');
+    assert.match(preview.body.request.headers['webhook-signature']!, /^v1,/);
+    assert.deepEqual(JSON.parse(preview.body.request.body), { FirstName: 'Ada', Phone: '15550100000', LastName: 'L', Source: 'web' });
+    const sample = await system.admin<{ request: { body: string } }>('POST', `/buyers/${buyerId}/endpoints/${endpoint.id}/preview`, {});
+    assert.equal(JSON.parse(sample.body.request.body).FirstName, 'Ada', 'a built-in sample lead when none is given');
+    const missing = await system.admin('POST', `/buyers/${buyerId}/endpoints/${endpoint.id}/preview`, { lead: { email: 'x@example.com' } });
+    assert.deepEqual([missing.status, missing.body.error, missing.body.key], [422, 'mapping_error', 'LastName']);
+    const invalid = await system.admin<{ fields: Array<{ path: string }> }>('POST', `/buyers/${buyerId}/endpoints/${endpoint.id}/preview`, { lead: { email: 'nope' } });
+    assert.deepEqual(invalid.body.fields.map((f) => f.path), ['lead.email']);
+  });
 });

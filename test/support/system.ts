@@ -8,7 +8,8 @@ import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Connection as MongoConnection } from 'mongoose';
 import { Writable } from 'node:stream';
-import { createRegistry } from '../../activities/registry';
+import { createKinds, createRegistry } from '../../activities/registry';
+import { defaultProviderSettings, type ProviderSettings } from '../../activities/providers';
 import { generateKeySpec, parseKeyRing } from '../../shared/crypto';
 import { createOutbound } from '../../shared/http/outbound';
 import { listen } from '../../shared/http/express';
@@ -77,6 +78,8 @@ export interface SystemOptions {
   bodyLimit?: string;
   ratePerMinute?: number;
   temporalTimeoutMs?: number;
+  /** Provider base URLs and credentials (point the SDKs at the fakes). */
+  providers?: Partial<ProviderSettings>;
 }
 
 export interface TestSystem {
@@ -96,6 +99,8 @@ export interface TestSystem {
   createBuyer(options?: { name?: string; accept?: 'all' | 'any' }): Promise<string>;
   addEndpoint(buyerId: string, body: Record<string, unknown>): Promise<Record<string, unknown> & { id: string }>;
   setWaterfall(sourceId: string, buyers: string[]): Promise<void>;
+  /** A fresh source whose waterfall is one new buyer with these endpoints. */
+  route(endpoints: Array<Record<string, unknown>>, buyer?: { accept?: 'all' | 'any'; name?: string }): Promise<{ source: { id: string; apiKey: string }; buyerId: string; endpoints: Array<Record<string, unknown> & { id: string }> }>;
   postLead(apiKey: string, body: unknown, headers?: Record<string, string>): Promise<HttpAnswer>;
   leadState(leadId: string): Promise<LeadView>;
   waitForLead(leadId: string, until: (view: LeadView) => boolean, timeoutMs?: number): Promise<LeadView>;
@@ -123,7 +128,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const client = new Client({ connection });
   const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
   const outbound = createOutbound({ allow: options.outboundAllow ?? '127.0.0.0/8,::1/128' });
-  const registry = createRegistry({ outbound, logger });
+  const providers = defaultProviderSettings(options.providers);
+  const registry = createRegistry({ outbound, logger, kinds: createKinds({ providers, models, logger }) });
 
   const intake = await listen(
     createApp({
@@ -139,6 +145,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       bodyLimit: options.bodyLimit ?? '64kb',
       ratePerMinute: options.ratePerMinute ?? 100_000,
       temporalTimeoutMs: options.temporalTimeoutMs ?? 3_000,
+      providers,
     }),
     0,
     '127.0.0.1',
@@ -201,6 +208,14 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     async setWaterfall(sourceId, buyers) {
       const res = await admin('PUT', `/sources/${sourceId}/waterfall`, { buyers });
       if (res.status !== 200) throw new Error(`waterfall: ${res.status} ${JSON.stringify(res.body)}`);
+    },
+    async route(endpoints, buyer = {}) {
+      const source = await system.createSource();
+      const buyerId = await system.createBuyer(buyer);
+      const created = [];
+      for (const endpoint of endpoints) created.push(await system.addEndpoint(buyerId, endpoint));
+      await system.setWaterfall(source.id, [buyerId]);
+      return { source, buyerId, endpoints: created };
     },
     postLead: (apiKey, body, headers) => http('POST', `${intakeUrl}/v1/leads`, { token: apiKey, body, ...(headers ? { headers } : {}) }),
     leadState: (leadId) => client.workflow.getHandle(leadWorkflowId(leadId)).query(leadStatusQuery),
