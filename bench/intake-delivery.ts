@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     // ---- bare ceiling: same workflow, no-op activities ------------------------------------------
     const queue = `bare-${randomBytes(3).toString('hex')}`;
     const connection = await NativeConnection.connect({ address: system.temporalAddress });
-    const plan: RoutingPlan = { sourceId: 'src_bare', unroutable: [], buyers: [{ buyerId: 'buy_bare', name: 'bare', accept: 'all', endpoints: [{ endpointId: 'ep_bare', buyerId: 'buy_bare', kind: 'webhook', role: 'accept', version: 1, backoffMs: [1000], timeoutMs: 10_000 }] }] };
+    const plan: RoutingPlan = { sourceId: 'src_bare', freshnessMs: 600_000, unroutable: [], buyers: [{ buyerId: 'buy_bare', name: 'bare', accept: 'all', endpoints: [{ endpointId: 'ep_bare', buyerId: 'buy_bare', kind: 'webhook', role: 'accept', version: 1, backoffMs: [1000], timeoutMs: 10_000 }] }] };
     const noop = {
       loadRoutingPlan: () => Promise.resolve(plan),
       deliverAttempt: (input: AttemptInput): Promise<AttemptResult> => {

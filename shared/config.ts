@@ -37,6 +37,10 @@ export const configSchema = z.object({
   INTAKE_BODY_LIMIT: z.string().default('64kb'),
   /** Intake requests per source key per minute. */
   INTAKE_RATE_LIMIT: z.coerce.number().int().positive().default(600),
+  /** How long a dead-lettered lead waits for an operator (redeliver / discard) before it is discarded. */
+  DEAD_LETTER_RETENTION: duration('30d'),
+  /** How often the dead-letter digest alert goes out (when there are new dead letters). */
+  DEAD_LETTER_DIGEST_EVERY: duration('1h'),
   /** How long a call to Temporal may take before intake answers 503. */
   TEMPORAL_CALL_TIMEOUT: duration('5s'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

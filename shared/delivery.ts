@@ -8,8 +8,13 @@ import type { Lead } from './lead';
 export type OutcomeClass = 'success' | 'transient' | 'permanent';
 export type EndpointRole = 'accept' | 'notify';
 export type AcceptRule = 'all' | 'any';
-export type LeadStatus = 'accepted' | 'delivering' | 'delivered' | 'failed';
-export const LEAD_STATUSES: readonly LeadStatus[] = ['accepted', 'delivering', 'delivered', 'failed'];
+/**
+ * accepted → delivering → delivered | dead_lettered; dead_lettered → (redeliver) delivering | discarded.
+ * Terminal: delivered, discarded (and rejected at intake, which never becomes a lead).
+ */
+export type LeadStatus = 'accepted' | 'delivering' | 'delivered' | 'dead_lettered' | 'discarded';
+export const LEAD_STATUSES: readonly LeadStatus[] = ['accepted', 'delivering', 'delivered', 'dead_lettered', 'discarded'];
+export type DeadLetterReason = 'no_buyers' | 'all_skipped' | 'all_failed';
 
 export interface DeliverLeadInput {
   leadId: string;
@@ -40,6 +45,8 @@ export interface PlanBuyer {
 
 export interface RoutingPlan {
   sourceId: string;
+  /** How long one buyer may hold the lead (from the start of its turn) before it moves on. */
+  freshnessMs: number;
   buyers: PlanBuyer[];
   /** Buyers named in the waterfall that could not be planned (deleted, no endpoints). */
   unroutable: Array<{ buyerId: string; reason: string }>;
@@ -98,7 +105,15 @@ export interface AttemptInput {
   attempt: number;
 }
 
+/** A buyer's fitness before its turn. */
+export interface BuyerCheck {
+  paused?: { reason: string; by: 'operator' | 'breaker' };
+  breakers: Record<string, 'closed' | 'open' | 'half_open'>;
+}
+
 export interface AttemptResult {
+  /** No request was made (the breaker is open): a decision, not an attempt at the buyer. */
+  skipped?: boolean;
   outcome: OutcomeClass;
   code: string;
   reason: string;
@@ -111,7 +126,8 @@ export type JournalEntry =
   | { type: 'intake'; at: number; sourceId: string; clientId?: string; lead: Lead }
   | ({ type: 'attempt'; at: number } & AttemptRecord)
   | { type: 'decision'; at: number; decision: string; buyerId?: string; endpointId?: string; reason: string }
-  | { type: 'status'; at: number; status: LeadStatus; buyerId?: string; reason?: string };
+  | { type: 'correction'; at: number; by: string; fields: Partial<Lead> }
+  | { type: 'status'; at: number; status: LeadStatus; buyerId?: string; reason?: string; reasonCode?: DeadLetterReason; buyersTried?: string[] };
 
 export interface AppendJournalInput {
   leadId: string;
@@ -129,7 +145,7 @@ export interface AppendJournalResult {
   written: number;
 }
 
-export type EndpointStatus = 'pending' | 'delivering' | 'backoff' | 'delivered' | 'failed' | 'cancelled';
+export type EndpointStatus = 'pending' | 'delivering' | 'backoff' | 'delivered' | 'failed' | 'skipped' | 'cancelled';
 
 export interface EndpointView {
   endpointId: string;
@@ -151,8 +167,15 @@ export interface LeadView {
   buyerId?: string;
   receivedAt: number;
   updatedAt: number;
+  /** Why the lead is dead-lettered or discarded. */
+  reason?: string;
+  reasonCode?: DeadLetterReason;
+  deadLetteredAt?: number;
+  /** The accepting buyer's notify copies: delivered with partial-notify detail. */
+  notify?: { delivered: number; failed: number; pending: number };
+  buyersTried: string[];
   endpoints: EndpointView[];
-  decisions: Array<{ at: number; decision: string; buyerId?: string; reason: string }>;
+  decisions: Array<{ at: number; decision: string; buyerId?: string; endpointId?: string; reason: string }>;
 }
 
 export const leadWorkflowId = (leadId: string): string => `lead-${leadId}`;

@@ -19,14 +19,26 @@ export interface SourceDoc {
   name: string;
   keys: SourceKey[];
   waterfall: string[];
+  /** How long one buyer may hold a lead before it moves on (a duration, default "10m"). */
+  freshness?: string;
   createdAt: Date;
   updatedAt: Date;
+}
+
+export interface BuyerPause {
+  reason: string;
+  /** `operator` (paused by hand) or `breaker` (auto-paused when an endpoint's breaker opened). */
+  by: 'operator' | 'breaker';
+  endpointId?: string;
+  at: Date;
 }
 
 export interface BuyerDoc {
   _id: string;
   name: string;
   accept: 'all' | 'any';
+  paused: boolean;
+  pause?: BuyerPause;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -44,6 +56,7 @@ export interface EndpointDoc {
   mapping?: Record<string, unknown>;
   backoff: string[];
   timeoutMs: number;
+  breaker?: { threshold: number; coolDown: string };
   version: number;
   createdAt: Date;
   updatedAt: Date;
@@ -60,6 +73,10 @@ export interface LeadDoc {
   updatedAt: Date;
   /** Journal seq of the status last applied (a late retry of an older write never wins). */
   statusSeq: number;
+  /** Dead letters: when, why (code + text), and which buyers were tried. */
+  deadLetteredAt?: Date;
+  reasonCode?: string;
+  buyersTried?: string[];
 }
 
 /** One entry of a lead's journal: intake, attempts, decisions, status changes. */
@@ -84,6 +101,7 @@ const sourceSchema = new Schema<SourceDoc>(
     name: { type: String, required: true },
     keys: [{ _id: false, keyId: String, hash: String, createdAt: Date, revokedAt: Date }],
     waterfall: { type: [String], default: [] },
+    freshness: String,
   },
   { timestamps: true, versionKey: false },
 );
@@ -94,6 +112,8 @@ const buyerSchema = new Schema<BuyerDoc>(
     _id: { type: String, required: true },
     name: { type: String, required: true },
     accept: { type: String, enum: ['all', 'any'], default: 'all' },
+    paused: { type: Boolean, default: false },
+    pause: { _id: false, reason: String, by: String, endpointId: String, at: Date },
   },
   { timestamps: true, versionKey: false },
 );
@@ -110,6 +130,7 @@ const endpointSchema = new Schema<EndpointDoc>(
     mapping: { type: Schema.Types.Mixed },
     backoff: { type: [String], default: undefined },
     timeoutMs: { type: Number, required: true },
+    breaker: { _id: false, threshold: Number, coolDown: String },
     version: { type: Number, default: 1 },
   },
   { timestamps: true, versionKey: false, minimize: false },
@@ -126,11 +147,15 @@ const leadSchema = new Schema<LeadDoc>(
     receivedAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
     statusSeq: { type: Number, default: 0 },
+    deadLetteredAt: Date,
+    reasonCode: String,
+    buyersTried: { type: [String], default: undefined },
   },
   { versionKey: false, timestamps: false },
 );
 leadSchema.index({ sourceId: 1, receivedAt: -1 });
 leadSchema.index({ status: 1, updatedAt: -1 });
+leadSchema.index({ status: 1, deadLetteredAt: -1, _id: -1 });
 
 const logEntrySchema = new Schema<LogEntryDoc>(
   {
@@ -180,7 +205,45 @@ export interface ProviderEventDoc {
   data: Record<string, unknown>;
 }
 
+/** Where operator alerts go: an endpoint kind (webhook, email, sms) with its settings. */
+export interface AlertChannelDoc {
+  _id: string;
+  name?: string;
+  kind: string;
+  config: Record<string, unknown>;
+  secrets: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AlertDoc {
+  _id: string;
+  type: 'breaker_opened' | 'breaker_recovered' | 'dead_letter_digest';
+  title: string;
+  message: string;
+  endpointId?: string;
+  buyerId?: string;
+  at: Date;
+  deliveries: Array<{ channelId: string; kind: string; outcome: string; code: string; at: Date }>;
+}
+
+/**
+ * The breaker workflow's state as published for routing (the workflow is the authority and
+ * writes this on every transition; attempts and buyer checks read it without a Temporal query).
+ */
+export interface BreakerStateDoc {
+  _id: string; // endpoint id
+  buyerId: string;
+  state: 'closed' | 'open' | 'half_open';
+  /** At least one failure since the last success: successes must be reported to reset it. */
+  failing: boolean;
+  updatedAt: Date;
+}
+
 export interface Models {
+  BreakerState: Model<BreakerStateDoc>;
+  AlertChannel: Model<AlertChannelDoc>;
+  Alert: Model<AlertDoc>;
   Suppression: Model<SuppressionDoc>;
   ProviderEvent: Model<ProviderEventDoc>;
   Source: Model<SourceDoc>;
@@ -219,8 +282,48 @@ const providerEventSchema = new Schema<ProviderEventDoc>(
 providerEventSchema.index({ leadId: 1, at: 1 });
 providerEventSchema.index({ provider: 1, messageId: 1 });
 
+const alertChannelSchema = new Schema<AlertChannelDoc>(
+  {
+    _id: { type: String, required: true },
+    name: String,
+    kind: { type: String, required: true },
+    config: { type: Schema.Types.Mixed, default: {} },
+    secrets: { type: String, required: true },
+  },
+  { timestamps: true, versionKey: false, minimize: false },
+);
+
+const alertSchema = new Schema<AlertDoc>(
+  {
+    _id: { type: String, required: true },
+    type: { type: String, required: true },
+    title: { type: String, required: true },
+    message: { type: String, required: true },
+    endpointId: String,
+    buyerId: String,
+    at: { type: Date, required: true },
+    deliveries: [{ _id: false, channelId: String, kind: String, outcome: String, code: String, at: Date }],
+  },
+  { versionKey: false, timestamps: false },
+);
+alertSchema.index({ at: -1 });
+
+const breakerStateSchema = new Schema<BreakerStateDoc>(
+  {
+    _id: { type: String, required: true },
+    buyerId: { type: String, required: true },
+    state: { type: String, required: true },
+    failing: { type: Boolean, default: false },
+    updatedAt: { type: Date, required: true },
+  },
+  { versionKey: false, timestamps: false },
+);
+
 export function createModels(connection: Connection): Models {
   return {
+    BreakerState: connection.model<BreakerStateDoc>('BreakerState', breakerStateSchema, 'breakerstates'),
+    AlertChannel: connection.model<AlertChannelDoc>('AlertChannel', alertChannelSchema, 'alertchannels'),
+    Alert: connection.model<AlertDoc>('Alert', alertSchema, 'alerts'),
     Suppression: connection.model<SuppressionDoc>('Suppression', suppressionSchema, 'suppressions'),
     ProviderEvent: connection.model<ProviderEventDoc>('ProviderEvent', providerEventSchema, 'providerevents'),
     Source: connection.model<SourceDoc>('Source', sourceSchema, 'sources'),

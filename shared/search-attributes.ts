@@ -11,6 +11,7 @@ export const SEARCH_ATTRIBUTES = {
   BuyerId: 'Keyword',
   LeadStatus: 'Keyword',
   BuyersTried: 'KeywordList',
+  LeadDecisions: 'KeywordList',
   EndpointId: 'Keyword',
   BreakerState: 'Keyword',
 } as const;
@@ -24,6 +25,7 @@ export const SA = {
   BuyerId: defineSearchAttributeKey('BuyerId', SearchAttributeType.KEYWORD),
   LeadStatus: defineSearchAttributeKey('LeadStatus', SearchAttributeType.KEYWORD),
   BuyersTried: defineSearchAttributeKey('BuyersTried', SearchAttributeType.KEYWORD_LIST),
+  LeadDecisions: defineSearchAttributeKey('LeadDecisions', SearchAttributeType.KEYWORD_LIST),
   EndpointId: defineSearchAttributeKey('EndpointId', SearchAttributeType.KEYWORD),
   BreakerState: defineSearchAttributeKey('BreakerState', SearchAttributeType.KEYWORD),
 } as const;

@@ -1,13 +1,18 @@
 /**
- * deliverLead: one workflow per lead (id `lead-<leadId>`). Deterministic, no I/O: every
- * side effect is an activity. It loads the routing plan, then walks the waterfall: each buyer's
- * `accept` endpoints are delivered in parallel, each in its own attempt loop with durable backoff
- * timers; the buyer either takes the lead (then its `notify` endpoints get their copies) or the
- * lead moves on to the next buyer, and everything still pending at the previous buyer is
- * cancelled. Every attempt and decision goes to the delivery log through the journal.
+ * deliverLead: one workflow per lead (id `lead-<leadId>`). Deterministic, no I/O: every side
+ * effect is an activity. It loads the routing plan and walks the source's waterfall. Each buyer
+ * is checked first (paused? breakers open?) and skipped with the reason on record; otherwise its
+ * `accept` endpoints are delivered in parallel in a cancellation scope, each in its own attempt
+ * loop with durable backoff timers. The buyer takes the lead (then its `notify` endpoints get
+ * their copies) or the lead moves on — after a permanent failure, an open breaker, a spent
+ * retry schedule or the source's freshness deadline — and everything still pending at that buyer
+ * is cancelled, so no lead reaches two buyers. A lead no buyer took is dead-lettered and waits
+ * for an operator (redeliver, discard) up to the retention. Every attempt and decision goes to
+ * the delivery log through the journal.
  */
 import {
   ActivityCancellationType,
+  ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
@@ -22,6 +27,7 @@ import type { DeliveryActivities } from '../activities/delivery';
 import type { LogActivities } from '../services/log/journal';
 import type {
   AttemptResult,
+  DeadLetterReason,
   DeliverLeadInput,
   EndpointView,
   JournalEntry,
@@ -29,14 +35,18 @@ import type {
   LeadView,
   PlanBuyer,
   PlanEndpoint,
+  RoutingPlan,
 } from '../shared/delivery';
+import type { Lead } from '../shared/lead';
 import { formatDuration } from '../shared/durations';
 import { SA } from '../shared/search-attributes';
-import { leadStatusQuery } from './messages';
+import { discardUpdate, leadStatusQuery, redeliverUpdate, type DiscardRequest, type RedeliverRequest } from './messages';
 
 export interface DeliverLeadOptions {
   /** Task queue of the log service's worker. */
   logTaskQueue: string;
+  /** How long a dead-lettered lead waits for an operator before it is discarded (default 30 days). */
+  deadLetterRetentionMs?: number;
 }
 
 export interface LeadOutcome {
@@ -52,6 +62,8 @@ interface EndpointResult {
   code: string;
   reason: string;
 }
+
+const DEFAULT_RETENTION_MS = 30 * 86_400_000;
 
 /**
  * A lead's journal: entries are buffered and written in order, one batch per log activity.
@@ -99,23 +111,32 @@ class Journal {
   }
 }
 
+type OperatorCommand = ({ type: 'redeliver' } & RedeliverRequest) | ({ type: 'discard' } & DiscardRequest);
+
 class LeadRun {
   private status: LeadStatus = 'accepted';
+  private lead: Lead;
   private buyerId: string | undefined;
+  private reason: string | undefined;
+  private reasonCode: DeadLetterReason | undefined;
+  private deadLetteredAt: number | undefined;
   private updatedAt: number;
+  private command: OperatorCommand | undefined;
   private readonly endpoints = new Map<string, EndpointView>();
   private readonly decisions: LeadView['decisions'] = [];
+  private readonly decisionTags: string[] = [];
   private readonly buyersTried: string[] = [];
   private readonly journal: Journal;
-  private readonly delivery: DeliveryActivities;
+  private readonly local: DeliveryActivities;
 
   constructor(
     private readonly input: DeliverLeadInput,
-    options: DeliverLeadOptions,
+    private readonly options: DeliverLeadOptions,
   ) {
+    this.lead = input.lead;
     this.updatedAt = Date.now();
-    // A local activity: one store read, no task-queue round trip.
-    this.delivery = proxyLocalActivities<DeliveryActivities>({
+    // Local activities: store reads and breaker queries, no task-queue round trip.
+    this.local = proxyLocalActivities<DeliveryActivities>({
       startToCloseTimeout: '10s',
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
     });
@@ -128,46 +149,124 @@ class LeadRun {
   }
 
   view(): LeadView {
+    const notifyEndpoints = [...this.endpoints.values()].filter((e) => e.role === 'notify' && e.buyerId === this.buyerId);
     return {
       leadId: this.input.leadId,
       sourceId: this.input.sourceId,
       status: this.status,
-      ...(this.buyerId ? { buyerId: this.buyerId } : {}),
+      ...(this.buyerId && this.status === 'delivered' ? { buyerId: this.buyerId } : {}),
       receivedAt: this.input.receivedAt,
       updatedAt: this.updatedAt,
+      ...(this.reason ? { reason: this.reason } : {}),
+      ...(this.reasonCode ? { reasonCode: this.reasonCode } : {}),
+      ...(this.deadLetteredAt ? { deadLetteredAt: this.deadLetteredAt } : {}),
+      ...(notifyEndpoints.length
+        ? {
+            notify: {
+              delivered: notifyEndpoints.filter((e) => e.status === 'delivered').length,
+              failed: notifyEndpoints.filter((e) => e.status === 'failed' || e.status === 'skipped').length,
+              pending: notifyEndpoints.filter((e) => !['delivered', 'failed', 'skipped', 'cancelled'].includes(e.status)).length,
+            },
+          }
+        : {}),
+      buyersTried: [...this.buyersTried],
       endpoints: [...this.endpoints.values()].map((e) => ({ ...e })),
       decisions: [...this.decisions],
     };
   }
 
-  async execute(): Promise<LeadOutcome> {
-    const { leadId, sourceId, receivedAt, clientId, lead } = this.input;
-    this.journal.add({ type: 'intake', at: receivedAt, sourceId, ...(clientId ? { clientId } : {}), lead });
-    this.setStatus('delivering');
-    const plan = await this.delivery.loadRoutingPlan({ sourceId });
-    for (const { buyerId, reason } of plan.unroutable) this.decide('skipped', reason, buyerId);
-
-    let outcome: LeadOutcome | undefined;
-    for (const buyer of plan.buyers) {
-      const result = await this.tryBuyer(buyer);
-      if (result.accepted) {
-        outcome = { leadId, status: 'delivered', buyerId: buyer.buyerId };
-        break;
-      }
-      this.decide('failover', `${buyer.buyerId} did not take the lead: ${result.reason}`, buyer.buyerId);
-    }
-    if (!outcome) {
-      const reason = plan.buyers.length ? 'no buyer took the lead' : 'the waterfall has no buyer that can be delivered to';
-      this.setStatus('failed', reason);
-      outcome = { leadId, status: 'failed', reason };
-    }
-    await this.journal.flush();
-    return outcome;
+  /** Operators' commands are accepted only for a dead-lettered lead (validators run before history). */
+  installHandlers(): void {
+    setHandler(leadStatusQuery, () => this.view());
+    const mustBeDeadLettered = () => {
+      if (this.status !== 'dead_lettered' || this.command) throw ApplicationFailure.nonRetryable(`the lead is ${this.status}, not dead-lettered`, 'NotDeadLettered');
+    };
+    setHandler(redeliverUpdate, (request) => {
+      this.command = { type: 'redeliver', ...request };
+      return { status: 'delivering' };
+    }, { validator: (_request: RedeliverRequest) => mustBeDeadLettered() });
+    setHandler(discardUpdate, (request) => {
+      this.command = { type: 'discard', ...request };
+      return { status: 'discarded' };
+    }, { validator: (request: DiscardRequest) => {
+      mustBeDeadLettered();
+      if (!request.reason) throw ApplicationFailure.nonRetryable('a reason is required', 'InvalidRequest');
+    } });
   }
 
-  /** One buyer's turn: accept endpoints in parallel; accepted or not, decided by its rule. */
-  private async tryBuyer(buyer: PlanBuyer): Promise<{ accepted: boolean; reason: string }> {
-    this.buyersTried.push(buyer.buyerId);
+  async execute(): Promise<LeadOutcome> {
+    const { leadId, sourceId, receivedAt, clientId } = this.input;
+    this.journal.add({ type: 'intake', at: receivedAt, sourceId, ...(clientId ? { clientId } : {}), lead: this.lead });
+    this.setStatus('delivering');
+    let plan = await this.local.loadRoutingPlan({ sourceId });
+    for (;;) {
+      const walked = await this.walk(plan);
+      if (walked.buyerId) {
+        await this.journal.flush();
+        return { leadId, status: 'delivered', buyerId: walked.buyerId };
+      }
+      this.deadLetter(walked.reasonCode, walked.reason);
+      const commanded = await condition(() => this.command !== undefined, this.options.deadLetterRetentionMs ?? DEFAULT_RETENTION_MS);
+      const command = this.command;
+      this.command = undefined;
+      if (!commanded || !command) {
+        this.discard('dead-letter retention expired', 'retention');
+        break;
+      }
+      if (command.type === 'discard') {
+        this.discard(command.reason, command.by);
+        break;
+      }
+      if (command.fields && Object.keys(command.fields).length) {
+        this.lead = { ...this.lead, ...command.fields };
+        this.journal.add({ type: 'correction', at: Date.now(), by: command.by, fields: command.fields });
+      }
+      this.decide('redeliver', `redelivery by ${command.by}${command.buyerId ? ` to ${command.buyerId}` : ' through the waterfall'}`, command.buyerId);
+      this.reason = undefined;
+      this.reasonCode = undefined;
+      this.deadLetteredAt = undefined;
+      this.setStatus('delivering');
+      plan = await this.local.loadRoutingPlan({ sourceId, ...(command.buyerId ? { onlyBuyerId: command.buyerId } : {}) });
+    }
+    await this.journal.flush();
+    return { leadId, status: this.status, ...(this.reason ? { reason: this.reason } : {}) };
+  }
+
+  /** The waterfall: the first buyer that takes the lead wins. */
+  private async walk(plan: RoutingPlan): Promise<{ buyerId?: string; reasonCode: DeadLetterReason; reason: string }> {
+    const outcomes: string[] = [];
+    for (const { buyerId, reason } of plan.unroutable) {
+      this.decide('skipped', `skipped ${buyerId}: ${reason}`, buyerId, `skipped:${buyerId}:unroutable`);
+      outcomes.push(`${buyerId}: ${reason}`);
+    }
+    let tried = 0;
+    for (const buyer of plan.buyers) {
+      const accept = buyer.endpoints.filter((e) => e.role === 'accept');
+      const check = await this.local.checkBuyer({ buyerId: buyer.buyerId, endpointIds: buyer.endpoints.map((e) => e.endpointId) });
+      if (check.paused) {
+        this.decide('skipped', `skipped ${buyer.buyerId}: paused (${check.paused.reason})`, buyer.buyerId, `skipped:${buyer.buyerId}:paused`);
+        outcomes.push(`${buyer.buyerId}: paused`);
+        continue;
+      }
+      const open = accept.filter((e) => check.breakers[e.endpointId] === 'open').map((e) => e.endpointId);
+      if (open.length && (buyer.accept === 'all' || open.length === accept.length)) {
+        this.decide('skipped', `skipped ${buyer.buyerId}: breaker open on ${open.join(', ')}`, buyer.buyerId, `skipped:${buyer.buyerId}:breaker_open`);
+        outcomes.push(`${buyer.buyerId}: breaker open`);
+        continue;
+      }
+      tried++;
+      const result = await this.tryBuyer(buyer, plan.freshnessMs);
+      if (result.accepted) return { buyerId: buyer.buyerId, reasonCode: 'all_failed', reason: '' };
+      this.decide('failover', `failed over from ${buyer.buyerId} after ${result.reason}`, buyer.buyerId, `failover:${buyer.buyerId}:${result.code}`);
+      outcomes.push(`${buyer.buyerId}: ${result.code}`);
+    }
+    const reasonCode: DeadLetterReason = plan.buyers.length + plan.unroutable.length === 0 ? 'no_buyers' : tried === 0 ? 'all_skipped' : 'all_failed';
+    return { reasonCode, reason: outcomes.length ? outcomes.join('; ') : 'the waterfall has no buyers' };
+  }
+
+  /** One buyer's turn: accept endpoints in parallel; accepted or not, decided by its rule or the freshness deadline. */
+  private async tryBuyer(buyer: PlanBuyer, freshnessMs: number): Promise<{ accepted: boolean; code: string; reason: string }> {
+    if (!this.buyersTried.includes(buyer.buyerId)) this.buyersTried.push(buyer.buyerId);
     upsertSearchAttributes([{ key: SA.BuyersTried, value: [...this.buyersTried] }, { key: SA.BuyerId, value: buyer.buyerId }]);
     this.decide('trying', `delivering to ${buyer.buyerId}`, buyer.buyerId);
     const accept = buyer.endpoints.filter((e) => e.role === 'accept');
@@ -181,26 +280,32 @@ class LeadRun {
     accept.forEach(start);
     const delivered = () => accept.filter((e) => results.get(e.endpointId)?.delivered).length;
     const failed = () => accept.filter((e) => results.has(e.endpointId) && !results.get(e.endpointId)!.delivered).length;
-    const decided = () =>
-      buyer.accept === 'all' ? failed() > 0 || delivered() === accept.length : delivered() > 0 || failed() === accept.length;
-    await condition(decided);
+    const isAccepted = () => (buyer.accept === 'all' ? delivered() === accept.length : delivered() > 0);
+    const decided = () => isAccepted() || (buyer.accept === 'all' ? failed() > 0 : failed() === accept.length);
+    const inTime = await condition(decided, freshnessMs, { summary: `freshness ${formatDuration(freshnessMs)} for ${buyer.buyerId}` });
 
-    const accepted = buyer.accept === 'all' ? delivered() === accept.length : delivered() > 0;
-    if (!accepted) {
+    if (!isAccepted()) {
+      // Moving on: cancel every pending retry and timer of this buyer. A send already on the wire
+      // finishes first; if it was the one that made the buyer accept, the buyer has the lead.
+      if (!inTime) this.decide('freshness', `${buyer.buyerId} did not take the lead within ${formatDuration(freshnessMs)}`, buyer.buyerId, `freshness:${buyer.buyerId}`);
       scope.cancel();
       await Promise.all(tasks);
-      const failure = accept.map((e) => results.get(e.endpointId)).find((r) => r && !r.delivered && !r.cancelled);
-      return { accepted: false, reason: failure ? `${failure.code} (${failure.reason})` : 'no accept endpoint succeeded' };
+      if (!isAccepted()) {
+        const failure = accept.map((e) => results.get(e.endpointId)).find((r) => r && !r.delivered && !r.cancelled);
+        if (!inTime) return { accepted: false, code: 'freshness_deadline', reason: `the freshness deadline (${formatDuration(freshnessMs)})` };
+        return { accepted: false, code: failure?.code ?? 'failed', reason: failure ? `${failure.code} (${failure.reason})` : 'no accept endpoint succeeded' };
+      }
     }
     this.buyerId = buyer.buyerId;
     this.setStatus('delivered', undefined, buyer.buyerId);
-    this.decide('accepted', `${buyer.buyerId} took the lead`, buyer.buyerId);
+    this.decide('accepted', `${buyer.buyerId} took the lead`, buyer.buyerId, `accepted:${buyer.buyerId}`);
+    if (scope.consideredCancelled) return { accepted: true, code: 'ok', reason: 'accepted late' };
     notify.forEach(start);
     this.journal.kick();
     // Remaining endpoints of the accepting buyer (notify copies, other `any` endpoints) keep
     // their own retries; the workflow ends when they are done.
     await Promise.all(tasks);
-    return { accepted: true, reason: 'accepted' };
+    return { accepted: true, code: 'ok', reason: 'accepted' };
   }
 
   /** The attempt loop of one endpoint: attempt → classify → durable backoff → next attempt. */
@@ -215,7 +320,6 @@ class LeadRun {
     });
     for (let attempt = 1; ; attempt++) {
       view.status = 'delivering';
-      view.attempts = attempt;
       delete view.nextAttemptAt;
       this.touch();
       let result: AttemptResult;
@@ -225,7 +329,7 @@ class LeadRun {
           sourceId: this.input.sourceId,
           receivedAt: this.input.receivedAt,
           ...(this.input.clientId ? { clientId: this.input.clientId } : {}),
-          lead: this.input.lead,
+          lead: this.lead,
           buyerId: endpoint.buyerId,
           endpointId: endpoint.endpointId,
           version: endpoint.version,
@@ -235,6 +339,14 @@ class LeadRun {
         if (isCancellation(error)) return this.cancelled(view);
         throw error;
       }
+      if (result.skipped) {
+        view.status = 'skipped';
+        view.lastCode = result.code;
+        view.lastReason = result.reason;
+        this.decide('skipped', `skipped ${endpoint.endpointId}: ${result.reason}`, endpoint.buyerId, `skipped:${endpoint.buyerId}:${result.code}`, endpoint.endpointId);
+        return { delivered: false, code: result.code, reason: result.reason };
+      }
+      view.attempts = attempt;
       this.journal.add({ type: 'attempt', at: result.record.finishedAt, ...result.record });
       view.lastCode = result.code;
       view.lastReason = result.reason;
@@ -277,27 +389,53 @@ class LeadRun {
     return { delivered: false, cancelled: true, code: 'cancelled', reason: 'cancelled: the lead moved on' };
   }
 
-  private decide(decision: string, reason: string, buyerId?: string): void {
+  private deadLetter(reasonCode: DeadLetterReason, reason: string): void {
+    this.reason = reason;
+    this.reasonCode = reasonCode;
+    this.deadLetteredAt = Date.now();
+    this.decide('dead_lettered', `no buyer took the lead: ${reason}`, undefined, `dead_lettered:${reasonCode}`);
+    this.setStatus('dead_lettered', reason, undefined, reasonCode);
+    this.journal.kick();
+  }
+
+  private discard(reason: string, by: string): void {
+    this.reason = reason;
+    this.decide('discarded', `discarded by ${by}: ${reason}`, undefined, 'discarded');
+    this.setStatus('discarded', reason);
+  }
+
+  private decide(decision: string, reason: string, buyerId?: string, tag?: string, endpointId?: string): void {
     const at = Date.now();
-    this.decisions.push({ at, decision, ...(buyerId ? { buyerId } : {}), reason });
-    this.journal.add({ type: 'decision', at, decision, ...(buyerId ? { buyerId } : {}), reason });
+    this.decisions.push({ at, decision, ...(buyerId ? { buyerId } : {}), ...(endpointId ? { endpointId } : {}), reason });
+    this.journal.add({ type: 'decision', at, decision, ...(buyerId ? { buyerId } : {}), ...(endpointId ? { endpointId } : {}), reason });
+    if (tag) {
+      this.decisionTags.push(tag);
+      upsertSearchAttributes([{ key: SA.LeadDecisions, value: [...this.decisionTags] }]);
+    }
     this.touch();
   }
 
-  private setStatus(status: LeadStatus, reason?: string, buyerId?: string): void {
+  private setStatus(status: LeadStatus, reason?: string, buyerId?: string, reasonCode?: DeadLetterReason): void {
     this.status = status;
     upsertSearchAttributes([{ key: SA.LeadStatus, value: status }]);
-    this.journal.add({ type: 'status', at: Date.now(), status, ...(buyerId ? { buyerId } : {}), ...(reason ? { reason } : {}) });
+    this.journal.add({
+      type: 'status',
+      at: Date.now(),
+      status,
+      ...(buyerId ? { buyerId } : {}),
+      ...(reason ? { reason } : {}),
+      ...(reasonCode ? { reasonCode, buyersTried: [...this.buyersTried] } : {}),
+    });
     this.touch();
   }
 
   /** Keeps `updatedAt` and the UI's "current details" in step with the state. */
   private touch(): void {
     this.updatedAt = Date.now();
-    const lines = [`**${this.status}**${this.buyerId ? ` to ${this.buyerId}` : ''}`];
+    const lines = [`**${this.status}**${this.buyerId && this.status === 'delivered' ? ` to ${this.buyerId}` : ''}${this.reason ? ` — ${this.reason}` : ''}`];
     for (const e of this.endpoints.values()) {
       const next = e.nextAttemptAt ? `, next attempt ${new Date(e.nextAttemptAt).toISOString()}` : '';
-      lines.push(`- ${e.endpointId} (${e.kind}, ${e.role}): ${e.status}, ${e.attempts} attempt(s)${e.lastCode ? `, last ${e.lastCode}` : ''}${next}`);
+      lines.push(`- ${e.endpointId} (${e.kind}, ${e.role}, buyer ${e.buyerId}): ${e.status}, ${e.attempts} attempt(s)${e.lastCode ? `, last ${e.lastCode}` : ''}${next}`);
     }
     setCurrentDetails(lines.join('\n'));
   }
@@ -305,6 +443,6 @@ class LeadRun {
 
 export async function deliverLead(input: DeliverLeadInput, options: DeliverLeadOptions): Promise<LeadOutcome> {
   const run = new LeadRun(input, options);
-  setHandler(leadStatusQuery, () => run.view());
+  run.installHandlers();
   return run.execute();
 }

@@ -7,7 +7,7 @@ NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
 until temporal operator namespace describe --address "$ADDRESS" --namespace "$NAMESPACE" >/dev/null 2>&1; do
   echo "waiting for Temporal at $ADDRESS…"; sleep 2
 done
-for pair in LeadId=Keyword SourceId=Keyword BuyerId=Keyword LeadStatus=Keyword BuyersTried=KeywordList EndpointId=Keyword BreakerState=Keyword; do
+for pair in LeadId=Keyword SourceId=Keyword BuyerId=Keyword LeadStatus=Keyword BuyersTried=KeywordList LeadDecisions=KeywordList EndpointId=Keyword BreakerState=Keyword; do
   name="${pair%%=*}"; type="${pair#*=}"
   temporal operator search-attribute create --address "$ADDRESS" --namespace "$NAMESPACE" --name "$name" --type "$type" \
     || echo "search attribute $name: already there (or see the error above)"

@@ -13,7 +13,7 @@ import { newId } from '../../shared/ids';
 import type { EndpointDoc, Models, SourceDoc, BuyerDoc } from '../../shared/models';
 import { maskSecret } from '../../shared/redact';
 import type { Registry } from '../../activities/registry';
-import { DEFAULT_BACKOFF, DEFAULT_TIMEOUT_MS, endpointSecretsAad, loadEndpointFromDoc } from '../../activities/delivery';
+import { DEFAULT_BACKOFF, DEFAULT_BREAKER, DEFAULT_FRESHNESS, DEFAULT_TIMEOUT_MS, endpointSecretsAad, loadEndpointFromDoc } from '../../activities/delivery';
 import { leadSchema } from '../../shared/lead';
 import { MappingError } from '../../shared/mapping';
 import type { SourceAuth } from './auth';
@@ -36,8 +36,8 @@ const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at 
 const durationString = z.string().refine((v) => tryParseDuration(v) !== undefined, { message: `must be ${DURATION_HINT}` });
 const id = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be an id');
 
-const sourceCreate = z.object({ name, waterfall: z.array(id).max(50).optional() }).strict();
-const sourcePatch = z.object({ name: name.optional() }).strict();
+const sourceCreate = z.object({ name, waterfall: z.array(id).max(50).optional(), freshness: durationString.optional() }).strict();
+const sourcePatch = z.object({ name: name.optional(), freshness: durationString.optional() }).strict();
 const waterfallPut = z.object({ buyers: z.array(id).max(50, 'at most 50 buyers').refine((a) => new Set(a).size === a.length, 'must not name a buyer twice') }).strict();
 const buyerCreate = z.object({ name, accept: z.enum(['all', 'any']).optional() }).strict();
 const buyerPatch = z.object({ name: name.optional(), accept: z.enum(['all', 'any']).optional() }).strict();
@@ -50,6 +50,10 @@ const endpointCommon = z.object({
   mapping: z.record(z.string(), z.unknown()).optional(),
   backoff: z.array(durationString).max(20, 'at most 20 steps').optional(),
   timeoutMs: z.number().int().min(100, 'must be at least 100').max(30_000, 'must be at most 30000').optional(),
+  breaker: z
+    .object({ threshold: z.number().int().min(1).max(1000).optional(), coolDown: durationString.optional() })
+    .strict()
+    .optional(),
 });
 const COMMON_KEYS = new Set(Object.keys(endpointCommon.shape));
 
@@ -58,6 +62,7 @@ function sourceView(doc: SourceDoc) {
     id: doc._id,
     name: doc.name,
     waterfall: doc.waterfall,
+    freshness: doc.freshness ?? DEFAULT_FRESHNESS,
     keys: doc.keys.map((k) => ({ keyId: k.keyId, createdAt: k.createdAt, ...(k.revokedAt ? { revokedAt: k.revokedAt } : {}) })),
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
@@ -65,7 +70,16 @@ function sourceView(doc: SourceDoc) {
 }
 
 function buyerView(doc: BuyerDoc, endpoints?: number) {
-  return { id: doc._id, name: doc.name, accept: doc.accept, createdAt: doc.createdAt, updatedAt: doc.updatedAt, ...(endpoints !== undefined ? { endpoints } : {}) };
+  return {
+    id: doc._id,
+    name: doc.name,
+    accept: doc.accept,
+    paused: doc.paused ?? false,
+    ...(doc.paused && doc.pause ? { pause: doc.pause } : {}),
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+    ...(endpoints !== undefined ? { endpoints } : {}),
+  };
 }
 
 /** Masks every string inside a secret value except structural fields (auth type, header name). */
@@ -95,6 +109,7 @@ export function createAdminRoutes(deps: AdminDeps): Router {
       ...(doc.mapping ? { mapping: doc.mapping } : {}),
       backoff: doc.backoff ?? DEFAULT_BACKOFF,
       timeoutMs: doc.timeoutMs,
+      breaker: { threshold: doc.breaker?.threshold ?? DEFAULT_BREAKER.threshold, coolDown: doc.breaker?.coolDown ?? DEFAULT_BREAKER.coolDown },
       version: doc.version,
       createdAt: doc.createdAt,
       updatedAt: doc.updatedAt,
@@ -112,7 +127,7 @@ export function createAdminRoutes(deps: AdminDeps): Router {
     const body = parseBody(sourceCreate, req.body);
     if (body.waterfall) await checkBuyersExist(body.waterfall, 'waterfall');
     const key = generateApiKey();
-    const doc = await models.Source.create({ _id: newId('source'), name: body.name, waterfall: body.waterfall ?? [], keys: [{ keyId: key.keyId, hash: key.hash, createdAt: new Date() }] });
+    const doc = await models.Source.create({ _id: newId('source'), name: body.name, waterfall: body.waterfall ?? [], ...(body.freshness ? { freshness: body.freshness } : {}), keys: [{ keyId: key.keyId, hash: key.hash, createdAt: new Date() }] });
     res.status(201).json({ ...sourceView(doc.toObject()), apiKey: key.apiKey });
   });
   router.get('/sources', async (_req, res) => {
@@ -236,6 +251,7 @@ export function createAdminRoutes(deps: AdminDeps): Router {
       ...(common.mapping ? { mapping: common.mapping } : {}),
       backoff: common.backoff ?? DEFAULT_BACKOFF,
       timeoutMs: common.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      breaker: { threshold: common.breaker?.threshold ?? DEFAULT_BREAKER.threshold, coolDown: common.breaker?.coolDown ?? DEFAULT_BREAKER.coolDown },
       version: 1,
     });
     // Secrets we generated are shown this once, in clear; afterwards only masked.
@@ -272,6 +288,7 @@ export function createAdminRoutes(deps: AdminDeps): Router {
             ...(common.mapping !== undefined ? { mapping: common.mapping } : {}),
             ...(common.backoff !== undefined ? { backoff: common.backoff } : {}),
             ...(common.timeoutMs !== undefined ? { timeoutMs: common.timeoutMs } : {}),
+            ...(common.breaker !== undefined ? { breaker: { ...DEFAULT_BREAKER, ...current.breaker, ...common.breaker } } : {}),
           },
           $inc: { version: 1 },
         },

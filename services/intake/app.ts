@@ -14,6 +14,7 @@ import type { Models } from '../../shared/models';
 import { pingStore } from '../../shared/models';
 import { pingTemporal } from '../../shared/temporal';
 import { createAdminRoutes } from './admin';
+import { createOperationsRoutes } from './operations';
 import { authenticate, createSourceAuth, requireAdmin } from './auth';
 import { leadRoutes } from './leads';
 import { createCallbackRoutes } from './callbacks';
@@ -32,6 +33,7 @@ export interface IntakeDeps {
   bodyLimit: string;
   ratePerMinute: number;
   temporalTimeoutMs: number;
+  deadLetterRetentionMs: number;
   providers: ProviderSettings;
 }
 
@@ -57,7 +59,10 @@ export function createApp(deps: IntakeDeps): express.Express {
 
   const admin = createAdminRoutes({ models: deps.models, registry: deps.registry, credentials: deps.credentials, sources });
   const adminOnly = [authenticate({ adminToken: deps.adminToken, sources, allowSources: false }), requireAdmin(), ...body];
-  app.use('/v1/admin', ...adminOnly, admin);
+  app.use('/v1/admin', ...adminOnly, admin, createOperationsRoutes({
+    models: deps.models, client: deps.client, registry: deps.registry, credentials: deps.credentials,
+    deliveryTaskQueue: deps.deliveryTaskQueue, temporalTimeoutMs: deps.temporalTimeoutMs,
+  }));
   // The mapping preview is also reachable without the /admin prefix (same admin token).
   app.post('/v1/buyers/:buyerId/endpoints/:endpointId/preview', ...adminOnly, (req, res, next) => {
     req.url = `/buyers/${encodeURIComponent(String(req.params.buyerId))}/endpoints/${encodeURIComponent(String(req.params.endpointId))}/preview`;
@@ -77,6 +82,7 @@ export function createApp(deps: IntakeDeps): express.Express {
     deliveryTaskQueue: deps.deliveryTaskQueue,
     logTaskQueue: deps.logTaskQueue,
     temporalTimeoutMs: deps.temporalTimeoutMs,
+    deadLetterRetentionMs: deps.deadLetterRetentionMs,
   }));
 
   app.use(notFound());

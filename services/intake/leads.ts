@@ -27,6 +27,7 @@ export interface LeadDeps {
   deliveryTaskQueue: string;
   logTaskQueue: string;
   temporalTimeoutMs: number;
+  deadLetterRetentionMs: number;
 }
 
 export interface AcceptResult {
@@ -59,7 +60,7 @@ export async function acceptLead(deps: LeadDeps, sourceId: string, body: unknown
       deps.client.workflow.start<typeof deliverLead>('deliverLead', {
         workflowId,
         taskQueue: deps.deliveryTaskQueue,
-        args: [input, { logTaskQueue: deps.logTaskQueue }],
+        args: [input, { logTaskQueue: deps.logTaskQueue, deadLetterRetentionMs: deps.deadLetterRetentionMs }],
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         memo: { bodyHash },
@@ -108,8 +109,13 @@ export function leadView(view: LeadView): Record<string, unknown> {
     sourceId: view.sourceId,
     status: view.status,
     ...(view.buyerId ? { buyerId: view.buyerId } : {}),
+    ...(view.reason ? { reason: view.reason } : {}),
+    ...(view.reasonCode ? { reasonCode: view.reasonCode } : {}),
+    ...(view.deadLetteredAt ? { deadLetteredAt: new Date(view.deadLetteredAt).toISOString() } : {}),
+    ...(view.notify ? { notify: view.notify } : {}),
     receivedAt: new Date(view.receivedAt).toISOString(),
     updatedAt: new Date(view.updatedAt).toISOString(),
+    buyersTried: view.buyersTried,
     endpoints: view.endpoints.map((e) => ({
       endpointId: e.endpointId,
       buyerId: e.buyerId,

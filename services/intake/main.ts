@@ -36,6 +36,7 @@ runService('intake', async (logger) => {
     ratePerMinute: config.INTAKE_RATE_LIMIT,
     temporalTimeoutMs: parseDuration(config.TEMPORAL_CALL_TIMEOUT),
     providers: providerSettings(config),
+    deadLetterRetentionMs: parseDuration(config.DEAD_LETTER_RETENTION),
   });
   const server = await listen(app, config.INTAKE_PORT, config.HOST);
   logger.info({ url: `http://${config.HOST}:${server.port}` }, 'intake listening');

@@ -69,10 +69,19 @@ export function createLogActivities(deps: { models: Models }) {
         };
         await Lead.updateOne({ _id: input.leadId }, { $setOnInsert: summary }, { upsert: true });
       } else if (entry.type === 'status') {
+        const deadLettered = entry.status === 'dead_lettered';
         await Lead.updateOne(
           { _id: input.leadId, $or: [{ statusSeq: { $lt: doc.seq } }, { statusSeq: { $exists: false } }] },
           {
-            $set: { status: entry.status, updatedAt: new Date(entry.at), statusSeq: doc.seq, ...(entry.buyerId ? { buyerId: entry.buyerId } : {}), ...(entry.reason ? { reason: entry.reason } : {}) },
+            $set: {
+              status: entry.status,
+              updatedAt: new Date(entry.at),
+              statusSeq: doc.seq,
+              ...(entry.buyerId ? { buyerId: entry.buyerId } : {}),
+              ...(entry.reason ? { reason: entry.reason } : {}),
+              ...(deadLettered ? { deadLetteredAt: new Date(entry.at), reasonCode: entry.reasonCode, buyersTried: entry.buyersTried ?? [] } : {}),
+            },
+            ...(deadLettered ? {} : { $unset: { deadLetteredAt: 1, ...(entry.reason ? {} : { reason: 1 }), ...(entry.status === 'delivering' ? { reasonCode: 1 } : {}) } }),
           },
         );
       }

@@ -6,10 +6,12 @@ import { parseKeyRing } from '../../shared/crypto';
 import { createOutbound } from '../../shared/http/outbound';
 import { createLogger } from '../../shared/logger';
 import { connectStore } from '../../shared/models';
-import { connectWorker } from '../../shared/temporal';
+import { connectClient, connectWorker } from '../../shared/temporal';
 import { installRuntimeLogger } from '../../shared/worker-runtime';
 import { runService } from '../run';
 import { createDeliveryWorker } from './worker';
+import { ensureSchedules } from './schedules';
+import { parseDuration } from '../../shared/durations';
 
 runService('worker', async (logger) => {
   const config = loadConfig();
@@ -17,6 +19,8 @@ runService('worker', async (logger) => {
   const credentials = parseKeyRing(config.CREDENTIALS_KEYS, 'CREDENTIALS_KEYS');
   const { connection: store, models } = await connectStore(config.MONGO_URL);
   const connection = await connectWorker(config);
+  // The activities' own client: breakers (query, update, signal-with-start).
+  const { client, connection: clientConnection } = await connectClient(config);
   const registry = createRegistry({
     outbound: createOutbound({ allow: config.OUTBOUND_ALLOW }),
     logger,
@@ -26,14 +30,16 @@ runService('worker', async (logger) => {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.DELIVERY_TASK_QUEUE,
-    deps: { models, credentials, registry, logger },
+    deps: { models, credentials, registry, logger, client },
   });
+  await ensureSchedules(client, { taskQueue: config.DELIVERY_TASK_QUEUE, digestEveryMs: parseDuration(config.DEAD_LETTER_DIGEST_EVERY) });
   const running = worker.run();
   logger.info({ taskQueue: config.DELIVERY_TASK_QUEUE }, 'delivery worker running');
   return async () => {
     worker.shutdown();
     await running;
     await connection.close();
+    await clientConnection.close();
     await store.close();
   };
 }, createLogger({ name: 'worker' }));

@@ -1,5 +1,6 @@
 import { Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
-import { createDeliveryActivities, type DeliveryDeps } from '../../activities/delivery';
+import { createActivities } from '../../activities';
+import type { DeliveryDeps } from '../../activities/delivery';
 
 /** The delivery worker: hosts workflows/ and the endpoint-kind activities on the delivery task queue. */
 export async function createDeliveryWorker(options: {
@@ -15,7 +16,7 @@ export async function createDeliveryWorker(options: {
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../../workflows') }),
-    activities: createDeliveryActivities(options.deps),
+    activities: createActivities(options.deps),
     maxConcurrentActivityTaskExecutions: 200,
     maxCachedWorkflows: 2000,
   });

@@ -88,7 +88,7 @@ describe('delivery (intake → workflow → webhook → log)', function () {
     buyer.script([{ status: 404, body: 'no such list' }]);
     const res = await system.postLead(source.apiKey, lead());
     const leadId = String(res.body.leadId);
-    const view = await system.waitForLead(leadId, (v) => v.status === 'failed');
+    const view = await system.waitForLead(leadId, (v) => v.status === 'dead_lettered');
     assert.equal(view.endpoints[0]!.status, 'failed');
     assert.equal(view.endpoints[0]!.attempts, 1);
     const attempts = await system.attempts(leadId);

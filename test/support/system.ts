@@ -78,6 +78,7 @@ export interface SystemOptions {
   bodyLimit?: string;
   ratePerMinute?: number;
   temporalTimeoutMs?: number;
+  deadLetterRetentionMs?: number;
   /** Provider base URLs and credentials (point the SDKs at the fakes). */
   providers?: Partial<ProviderSettings>;
 }
@@ -145,6 +146,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       bodyLimit: options.bodyLimit ?? '64kb',
       ratePerMinute: options.ratePerMinute ?? 100_000,
       temporalTimeoutMs: options.temporalTimeoutMs ?? 3_000,
+      deadLetterRetentionMs: options.deadLetterRetentionMs ?? 30 * 86_400_000,
       providers,
     }),
     0,
@@ -160,7 +162,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     deliveryWorker = await createDeliveryWorker({
       connection: nativeConnection,
       taskQueue: deliveryTaskQueue,
-      deps: { models, credentials, registry, logger: testLogger('worker') },
+      deps: { models, credentials, registry, logger: testLogger('worker'), client },
       workflowBundle: await workflowBundle(),
     });
     deliveryRunning = deliveryWorker.run();

@@ -8,9 +8,10 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
+import { startFakeBuyer, type FakeBuyer, type ScriptStep } from '../fakes/buyer';
 import { startSystem, workflowBundle, type TestSystem } from '../support/system';
 import { leadWorkflowId } from '../../shared/delivery';
+import { redeliverUpdate } from '../../workflows/messages';
 
 const HISTORIES = path.join(__dirname, 'histories');
 
@@ -31,7 +32,7 @@ describe('workflow replay', function () {
     await system?.stop();
   });
 
-  async function scenario(name: string, steps: Parameters<FakeBuyer['script']>[0], twoBuyers = false) {
+  async function scenario(name: string, steps: ScriptStep[], twoBuyers = false) {
     const source = await system.createSource(name);
     const buyers: string[] = [];
     if (twoBuyers) {
@@ -48,18 +49,57 @@ describe('workflow replay', function () {
     const res = await system.postLead(source.apiKey, { email: `${name}@example.com`, first_name: 'Replay' });
     const leadId = String(res.body.leadId);
     const handle = system.client.workflow.getHandle(leadWorkflowId(leadId));
+    if (steps.length === 1 && steps[0]!.status >= 400 && !twoBuyers) {
+      // Dead-lettered: an operator redelivers it (the buyer now answers 200), covering the update path.
+      await system.waitForLead(leadId, (v) => v.status === 'dead_lettered');
+      buyer.script([{ status: 200 }]);
+      await handle.executeUpdate(redeliverUpdate, { args: [{ by: 'test', fields: { first_name: 'Corrected' } }] });
+    }
     await handle.result();
     return { name, history: await handle.fetchHistory() };
   }
 
-  it('When histories of delivered, retried, failed and failed-over leads are replayed, then none is nondeterministic', async function () {
+  /** A breaker that trips, goes half-open and recovers; and a lead failed over on freshness. */
+  async function breakerScenario() {
+    const source = await system.admin<{ id: string; apiKey: string }>('POST', '/sources', { name: 'breaker', freshness: '2s' });
+    const flaky = await system.createBuyer({ name: 'flaky' });
+    const steady = await system.createBuyer({ name: 'steady' });
+    const ep = await system.addEndpoint(flaky, { kind: 'webhook', url: failing.url, backoff: ['5s'], breaker: { threshold: 2, coolDown: '1s' } });
+    await system.addEndpoint(steady, { kind: 'webhook', url: buyer.url });
+    await system.setWaterfall(source.body.id, [flaky, steady]);
+    buyer.script([{ status: 200 }]);
+    failing.script([{ status: 503 }]);
+    const post = async (n: number) => {
+      const res = await system.postLead(source.body.apiKey, { email: `breaker${n}@example.com` });
+      return system.client.workflow.getHandle(leadWorkflowId(String(res.body.leadId)));
+    };
+    const freshness = await post(1); // 503, then the freshness deadline moves it on during the backoff
+    await freshness.result();
+    await (await post(2)).result(); // second failure: the breaker opens
+    await new Promise((r) => setTimeout(r, 2_500)); // cool-down → half-open
+    failing.script([{ status: 200 }]);
+    await (await post(3)).result(); // the probe closes it
+    failing.script([{ status: 404 }]);
+    const breakerHandle = system.client.workflow.getHandle(`breaker-${ep.id}`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    return [
+      { name: 'freshness-failover', history: await freshness.fetchHistory() },
+      { name: 'breaker', history: await breakerHandle.fetchHistory() },
+    ];
+  }
+
+  it('When histories of delivered, retried, dead-lettered, failed-over leads and of a breaker are replayed, then none is nondeterministic', async function () {
     this.timeout(120_000);
     const runs = [
       await scenario('first-try', [{ status: 200 }]),
       await scenario('retried', [{ status: 503 }, { status: 200 }]),
-      await scenario('failed', [{ status: 400 }]),
+      await scenario('dead-lettered-then-redelivered', [{ status: 400 }]),
       await scenario('failover', [{ status: 200 }], true),
+      ...(await breakerScenario()),
     ];
+    const breakerRun = runs.find((r) => r.name === 'breaker')!;
+    const signals = breakerRun.history.events?.filter((e) => e.workflowExecutionSignaledEventAttributes).length ?? 0;
+    assert.ok(signals >= 3, `the breaker history has its outcome signals (${signals})`);
     if (process.env.RECORD_HISTORIES) {
       mkdirSync(HISTORIES, { recursive: true });
       for (const run of runs) writeFileSync(path.join(HISTORIES, `${run.name}.bin`), temporal.api.history.v1.History.encode(run.history).finish());

@@ -1,0 +1,152 @@
+/**
+ * The circuit breaker of one endpoint, as a pure state machine (the breaker workflow wraps it;
+ * unit tests drive it directly). Closed → open after `threshold` consecutive failures; open →
+ * half-open after a cool-down that doubles on each consecutive trip (capped); half-open lets one
+ * real delivery through as a probe: success closes, failure reopens. Operators can force it open
+ * (it then stays open until reset) or reset it. Pure: safe in workflow code.
+ */
+export type BreakerStateName = 'closed' | 'open' | 'half_open';
+
+export interface BreakerSettings {
+  threshold: number;
+  coolDownMs: number;
+}
+
+export interface BreakerSnapshot extends BreakerSettings {
+  endpointId: string;
+  buyerId: string;
+  state: BreakerStateName;
+  consecutiveFailures: number;
+  /** Trips since the breaker was last closed by a successful probe or a reset. */
+  trips: number;
+  openedAt?: number;
+  /** When an open breaker goes half-open (absent when forced open by an operator). */
+  halfOpenAt?: number;
+  forced?: boolean;
+  lastError?: { code: string; reason: string; at: number; leadId?: string };
+  probe?: { leadId: string; grantedAt: number };
+  counts: { successes: number; failures: number; opened: number };
+}
+
+/** What a delivery attempt reports: `neutral` answers (a 400 about one lead) change nothing. */
+export interface OutcomeReport {
+  leadId: string;
+  attemptId: string;
+  health: 'success' | 'failure' | 'neutral';
+  code: string;
+  reason: string;
+  at: number;
+  /** The endpoint's settings at the time (changes apply from the next report). */
+  settings: BreakerSettings;
+}
+
+export type BreakerEvent =
+  | { type: 'opened'; reason: string; coolDownMs?: number }
+  | { type: 'half_open' }
+  | { type: 'closed'; reason: string };
+
+export const MAX_COOL_DOWN_MS = 6 * 3_600_000;
+/** A granted probe that never reports back is released after this long. */
+export const PROBE_TIMEOUT_MS = 2 * 60_000;
+
+/** Failures that say the endpoint itself is unhealthy (vs. one lead's data being refused). */
+export function healthOf(outcome: 'success' | 'transient' | 'permanent', code: string): OutcomeReport['health'] {
+  if (outcome === 'success') return 'success';
+  if (outcome === 'transient') return code === 'cancelled' ? 'neutral' : 'failure';
+  return /^(http_(401|403|404|405|410)|redirect_refused|blocked_address|invalid_url|.*_auth.*|.*unauthori[sz]ed.*)$/.test(code) ? 'failure' : 'neutral';
+}
+
+export class BreakerMachine {
+  constructor(public s: BreakerSnapshot) {}
+
+  static initial(endpointId: string, buyerId: string, settings: BreakerSettings): BreakerSnapshot {
+    return { endpointId, buyerId, state: 'closed', consecutiveFailures: 0, trips: 0, ...settings, counts: { successes: 0, failures: 0, opened: 0 } };
+  }
+
+  coolDownFor(trips: number): number {
+    return Math.min(this.s.coolDownMs * 2 ** Math.max(0, trips - 1), MAX_COOL_DOWN_MS);
+  }
+
+  report(report: OutcomeReport, now: number): BreakerEvent[] {
+    this.s.threshold = report.settings.threshold;
+    this.s.coolDownMs = report.settings.coolDownMs;
+    if (report.health === 'neutral') {
+      if (this.s.probe?.leadId === report.leadId) delete this.s.probe; // the probe got an answer about its lead: let another try
+      return [];
+    }
+    const isProbe = this.s.state === 'half_open' && this.s.probe?.leadId === report.leadId;
+    if (report.health === 'success') {
+      this.s.counts.successes++;
+      this.s.consecutiveFailures = 0;
+      // While open, a late success of an attempt started before the trip proves little: wait for the probe.
+      if (this.s.state === 'half_open') return [this.close(`delivery ${report.attemptId} succeeded${isProbe ? ' (probe)' : ''}`)];
+      return [];
+    }
+    this.s.counts.failures++;
+    this.s.consecutiveFailures++;
+    this.s.lastError = { code: report.code, reason: report.reason, at: report.at, leadId: report.leadId };
+    if (this.s.state === 'half_open') return [this.open(now, `probe ${report.attemptId} failed: ${report.code}`)];
+    if (this.s.state === 'closed' && this.s.consecutiveFailures >= this.s.threshold) {
+      return [this.open(now, `${this.s.consecutiveFailures} consecutive failures, last ${report.code}`)];
+    }
+    return [];
+  }
+
+  /** Half-open lets exactly one delivery through; closed lets all; open none. */
+  claimProbe(leadId: string, now: number): boolean {
+    if (this.s.state === 'closed') return true;
+    if (this.s.state !== 'half_open') return false;
+    if (this.s.probe && this.s.probe.leadId !== leadId && now - this.s.probe.grantedAt < PROBE_TIMEOUT_MS) return false;
+    this.s.probe = { leadId, grantedAt: now };
+    return true;
+  }
+
+  /** Called when the cool-down timer fires. */
+  tick(now: number): BreakerEvent[] {
+    if (this.s.state === 'open' && !this.s.forced && this.s.halfOpenAt !== undefined && now >= this.s.halfOpenAt) {
+      this.s.state = 'half_open';
+      delete this.s.probe;
+      return [{ type: 'half_open' }];
+    }
+    return [];
+  }
+
+  operatorOpen(now: number, reason: string): BreakerEvent[] {
+    const events = this.s.state === 'open' ? [] : [this.open(now, reason)];
+    this.s.forced = true;
+    delete this.s.halfOpenAt;
+    return events;
+  }
+
+  operatorReset(reason: string): BreakerEvent[] {
+    const wasOpen = this.s.state !== 'closed';
+    this.s.trips = 0;
+    this.s.consecutiveFailures = 0;
+    const closed = this.close(reason);
+    return wasOpen ? [closed] : [];
+  }
+
+  private open(now: number, reason: string): BreakerEvent {
+    this.s.state = 'open';
+    this.s.trips++;
+    this.s.counts.opened++;
+    this.s.openedAt = now;
+    const coolDownMs = this.coolDownFor(this.s.trips);
+    this.s.halfOpenAt = now + coolDownMs;
+    delete this.s.probe;
+    return { type: 'opened', reason, coolDownMs };
+  }
+
+  private close(reason: string): BreakerEvent {
+    this.s.state = 'closed';
+    this.s.consecutiveFailures = 0;
+    this.s.trips = 0;
+    delete this.s.openedAt;
+    delete this.s.halfOpenAt;
+    delete this.s.forced;
+    delete this.s.probe;
+    return { type: 'closed', reason };
+  }
+}
+
+export const breakerWorkflowId = (endpointId: string): string => `breaker-${endpointId}`;
