@@ -31,18 +31,19 @@ function say(message: string): void {
 }
 
 /** Secrets for local runs, generated once and kept in .data/local.json (mode 600). */
-function localSecrets(): LocalSecrets {
+function localSecrets(): LocalSecrets & { fresh: boolean } {
   const file = path.join(DATA, 'local.json');
-  let secrets: LocalSecrets;
-  if (fs.existsSync(file)) secrets = JSON.parse(fs.readFileSync(file, 'utf8')) as LocalSecrets;
-  else secrets = { adminToken: `adm_${randomBytes(24).toString('base64url')}`, credentialsKeys: generateKeySpec('local1') };
+  const fresh = !fs.existsSync(file);
+  const secrets: LocalSecrets = fresh
+    ? { adminToken: `adm_${randomBytes(24).toString('base64url')}`, credentialsKeys: generateKeySpec('local1') }
+    : (JSON.parse(fs.readFileSync(file, 'utf8')) as LocalSecrets);
   saveSecrets(secrets);
-  return secrets;
+  return { ...secrets, fresh };
 }
 
-function saveSecrets(secrets: LocalSecrets): void {
+function saveSecrets({ adminToken, credentialsKeys, demoSourceId, demoApiKey }: LocalSecrets): void {
   fs.mkdirSync(DATA, { recursive: true });
-  fs.writeFileSync(path.join(DATA, 'local.json'), JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  fs.writeFileSync(path.join(DATA, 'local.json'), JSON.stringify({ adminToken, credentialsKeys, demoSourceId, demoApiKey }, null, 2), { mode: 0o600 });
 }
 
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -167,6 +168,12 @@ async function main(): Promise<void> {
       secrets.demoApiKey = created.apiKey;
       saveSecrets(secrets);
       say(`Seeded an empty store with the demo lead source ${created.id}.`);
+    } else if (secrets.fresh && !process.env.CREDENTIALS_KEYS) {
+      say(`
+WARNING: the store already holds sources and buyers, but ${DATA}/local.json is new: buyer
+credentials sealed with the old local key cannot be decrypted and their deliveries will fail.
+Restore the old .data/local.json, or start from an empty store: stop, then drop the database
+(e.g. psql -h 127.0.0.1 -U postgres -c 'drop database lead_delivery') and start again.`);
     }
 
     say(`
