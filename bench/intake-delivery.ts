@@ -15,6 +15,7 @@ import { startSystem, workflowBundle } from '../test/support/system';
 import { stopInfra } from '../test/support/infra';
 import { leadWorkflowId, type AppendJournalInput, type AttemptInput, type AttemptResult, type RoutingPlan } from '../shared/delivery';
 import type { deliverLead } from '../workflows/deliverLead';
+import { dataConverter } from '../shared/codec';
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 300);
 const RATE = Number(process.env.BENCH_RATE ?? 30);
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
       },
       appendJournal: (input: AppendJournalInput) => Promise.resolve({ head: 'h', written: input.entries.length }),
     };
-    const bare = await Worker.create({ connection, taskQueue: queue, workflowBundle: await workflowBundle(), activities: noop, maxCachedWorkflows: 2000, maxConcurrentActivityTaskExecutions: 200 });
+    const bare = await Worker.create({ connection, taskQueue: queue, workflowBundle: await workflowBundle(), dataConverter: dataConverter(system.payloadKeys), activities: noop, maxCachedWorkflows: 2000, maxConcurrentActivityTaskExecutions: 200 });
     const bareStart = Date.now();
     await bare.runUntil(async () => {
       const handles = await atRate(LEADS, RATE, (i) =>

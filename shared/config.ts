@@ -31,6 +31,18 @@ export const configSchema = z.object({
    * first encrypts new writes, all decrypt (rotation).
    */
   CREDENTIALS_KEYS: z.string().min(1),
+  /**
+   * Keys of the payload codec that encrypts everything sent to Temporal: `kid:base64(32 bytes)`,
+   * comma-separated; the first encrypts, all decrypt (rotation). Every client and worker needs them.
+   */
+  PAYLOAD_KEYS: z.string().min(1),
+  /**
+   * A token for the Temporal UI's codec endpoint when the UI cannot send credentials (the dev
+   * server's UI): `/v1/codec/t/<CODEC_TOKEN>/decode`. Empty disables that path.
+   */
+  CODEC_TOKEN: z.string().default(''),
+  /** Origins (comma-separated) allowed to call the codec endpoint from a browser: the Temporal UI. */
+  CODEC_CORS_ORIGINS: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
   /** CIDRs that outbound calls to buyer URLs may reach although private (e.g. 127.0.0.0/8,::1/128). */
   OUTBOUND_ALLOW: z.string().default(''),
   /** Largest intake body. */

@@ -5,11 +5,12 @@
 import { Client, Connection, isGrpcServiceError, type ConnectionLike } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from './config';
+import { dataConverter } from './codec';
 
-export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'>, options: { lazy?: boolean } = {}): Promise<{ client: Client; connection: Connection }> {
+export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'PAYLOAD_KEYS'>, options: { lazy?: boolean } = {}): Promise<{ client: Client; connection: Connection }> {
   const connectionOptions = { address: config.TEMPORAL_ADDRESS, connectTimeout: 5_000 };
   const connection = options.lazy ? Connection.lazy(connectionOptions) : await Connection.connect(connectionOptions);
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverter(config.PAYLOAD_KEYS) });
   return { client, connection };
 }
 

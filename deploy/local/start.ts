@@ -22,6 +22,8 @@ const HOST = process.env.HOST ?? '127.0.0.1';
 interface LocalSecrets {
   adminToken: string;
   credentialsKeys: string;
+  payloadKeys: string;
+  codecToken: string;
   demoSourceId?: string;
   demoApiKey?: string;
 }
@@ -34,16 +36,21 @@ function say(message: string): void {
 function localSecrets(): LocalSecrets & { fresh: boolean } {
   const file = path.join(DATA, 'local.json');
   const fresh = !fs.existsSync(file);
-  const secrets: LocalSecrets = fresh
-    ? { adminToken: `adm_${randomBytes(24).toString('base64url')}`, credentialsKeys: generateKeySpec('local1') }
-    : (JSON.parse(fs.readFileSync(file, 'utf8')) as LocalSecrets);
+  const stored = fresh ? {} : (JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LocalSecrets>);
+  const secrets: LocalSecrets = {
+    adminToken: `adm_${randomBytes(24).toString('base64url')}`,
+    credentialsKeys: generateKeySpec('local1'),
+    payloadKeys: generateKeySpec('payload1'),
+    codecToken: `cdc_${randomBytes(24).toString('base64url')}`,
+    ...stored,
+  };
   saveSecrets(secrets);
   return { ...secrets, fresh };
 }
 
-function saveSecrets({ adminToken, credentialsKeys, demoSourceId, demoApiKey }: LocalSecrets): void {
+function saveSecrets({ adminToken, credentialsKeys, payloadKeys, codecToken, demoSourceId, demoApiKey }: LocalSecrets): void {
   fs.mkdirSync(DATA, { recursive: true });
-  fs.writeFileSync(path.join(DATA, 'local.json'), JSON.stringify({ adminToken, credentialsKeys, demoSourceId, demoApiKey }, null, 2), { mode: 0o600 });
+  fs.writeFileSync(path.join(DATA, 'local.json'), JSON.stringify({ adminToken, credentialsKeys, payloadKeys, codecToken, demoSourceId, demoApiKey }, null, 2), { mode: 0o600 });
 }
 
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -76,6 +83,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
+  const intakePort = port('INTAKE_PORT', 8080);
+  const logPort = port('LOG_PORT', 8081);
+  const uiPort = port('TEMPORAL_UI_PORT', 8233);
+  const payloadKeys = process.env.PAYLOAD_KEYS ?? secrets.payloadKeys;
+  const codecToken = process.env.CODEC_TOKEN ?? secrets.codecToken;
   try {
     // ---- Temporal -----------------------------------------------------------------------------
     let temporalAddress = process.env.TEMPORAL_ADDRESS;
@@ -84,8 +96,10 @@ async function main(): Promise<void> {
       say('Starting the Temporal dev server…');
       const temporal: TemporalDevServer = await startTemporalDevServer({
         port: port('TEMPORAL_PORT', 7233),
-        uiPort: port('TEMPORAL_UI_PORT', 8233),
+        uiPort,
         dbFile: path.join(DATA, 'temporal.db'),
+        // The UI decodes the encrypted payloads through the intake service's codec endpoint.
+        codecEndpoint: `http://${HOST}:${intakePort}/v1/codec/t/${codecToken}`,
         logFile: path.join(LOGS, 'temporal.log'),
         log: (m) => say(`  ${m}`),
       });
@@ -111,8 +125,6 @@ async function main(): Promise<void> {
     }
 
     // ---- services -----------------------------------------------------------------------------
-    const intakePort = port('INTAKE_PORT', 8080);
-    const logPort = port('LOG_PORT', 8081);
     const env = {
       ...process.env,
       TEMPORAL_ADDRESS: temporalAddress,
@@ -120,6 +132,9 @@ async function main(): Promise<void> {
       MONGO_URL: mongoUrl,
       ADMIN_TOKEN: adminToken,
       CREDENTIALS_KEYS: process.env.CREDENTIALS_KEYS ?? secrets.credentialsKeys,
+      PAYLOAD_KEYS: payloadKeys,
+      CODEC_TOKEN: codecToken,
+      CODEC_CORS_ORIGINS: process.env.CODEC_CORS_ORIGINS ?? `http://127.0.0.1:${uiPort},http://localhost:${uiPort}`,
       INTAKE_PORT: String(intakePort),
       LOG_PORT: String(logPort),
       HOST,

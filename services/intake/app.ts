@@ -15,6 +15,8 @@ import { pingStore } from '../../shared/models';
 import { pingTemporal } from '../../shared/temporal';
 import { createAdminRoutes } from './admin';
 import { createOperationsRoutes } from './operations';
+import { createCodecRoutes } from './codec';
+import type { PayloadCodec } from '@temporalio/common';
 import { authenticate, createSourceAuth, requireAdmin } from './auth';
 import { leadRoutes } from './leads';
 import { createCallbackRoutes } from './callbacks';
@@ -35,6 +37,10 @@ export interface IntakeDeps {
   temporalTimeoutMs: number;
   deadLetterRetentionMs: number;
   providers: ProviderSettings;
+  /** The payload codec (the same keys as the Temporal clients) behind the UI's codec endpoint. */
+  codec: PayloadCodec;
+  codecToken: string;
+  codecCorsOrigins: string[];
 }
 
 export function createApp(deps: IntakeDeps): express.Express {
@@ -53,6 +59,9 @@ export function createApp(deps: IntakeDeps): express.Express {
 
   const sources = createSourceAuth(deps.models);
   const body = jsonBody(deps.bodyLimit);
+
+  // The Temporal UI's codec endpoint (its own CORS and body parser).
+  app.use('/v1/codec', createCodecRoutes({ codec: deps.codec, adminToken: deps.adminToken, codecToken: deps.codecToken, corsOrigins: deps.codecCorsOrigins }));
 
   // Provider callbacks verify signatures on the raw body: mounted before any body parser.
   app.use('/v1/callbacks', createCallbackRoutes({ models: deps.models, providers: deps.providers, credentials: deps.credentials, client: deps.client, logger: deps.logger }));

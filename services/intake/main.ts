@@ -2,6 +2,7 @@
 import { createKinds, createRegistry } from '../../activities/registry';
 import { providerSettings } from '../../activities/providers';
 import { loadConfig } from '../../shared/config';
+import { EncryptionCodec } from '../../shared/codec';
 import { parseKeyRing } from '../../shared/crypto';
 import { parseDuration } from '../../shared/durations';
 import { createOutbound } from '../../shared/http/outbound';
@@ -37,6 +38,9 @@ runService('intake', async (logger) => {
     temporalTimeoutMs: parseDuration(config.TEMPORAL_CALL_TIMEOUT),
     providers: providerSettings(config),
     deadLetterRetentionMs: parseDuration(config.DEAD_LETTER_RETENTION),
+    codec: EncryptionCodec.fromSpec(config.PAYLOAD_KEYS),
+    codecToken: config.CODEC_TOKEN,
+    codecCorsOrigins: config.CODEC_CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
   });
   const server = await listen(app, config.INTAKE_PORT, config.HOST);
   logger.info({ url: `http://${config.HOST}:${server.port}` }, 'intake listening');

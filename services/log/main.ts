@@ -1,5 +1,6 @@
 /** Entry point of the log service: its worker (writes the delivery log) and its read API. */
 import { loadConfig } from '../../shared/config';
+import { dataConverter } from '../../shared/codec';
 import { listen } from '../../shared/http/express';
 import { createLogger } from '../../shared/logger';
 import { connectStore } from '../../shared/models';
@@ -16,7 +17,7 @@ runService('log', async (logger) => {
   const server = await listen(createLogApp({ store, models, logger, adminToken: config.ADMIN_TOKEN }), config.LOG_PORT, config.HOST);
   logger.info({ url: `http://${config.HOST}:${server.port}` }, 'log service listening');
   const connection = await connectWorker(config);
-  const worker = await createLogWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.LOG_TASK_QUEUE, models });
+  const worker = await createLogWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.LOG_TASK_QUEUE, models, dataConverter: dataConverter(config.PAYLOAD_KEYS) });
   const running = worker.run();
   logger.info({ taskQueue: config.LOG_TASK_QUEUE }, 'log worker running');
   return async () => {

@@ -2,6 +2,7 @@
 import { createKinds, createRegistry } from '../../activities/registry';
 import { providerSettings } from '../../activities/providers';
 import { loadConfig } from '../../shared/config';
+import { dataConverter } from '../../shared/codec';
 import { parseKeyRing } from '../../shared/crypto';
 import { createOutbound } from '../../shared/http/outbound';
 import { createLogger } from '../../shared/logger';
@@ -30,6 +31,7 @@ runService('worker', async (logger) => {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.DELIVERY_TASK_QUEUE,
+    dataConverter: dataConverter(config.PAYLOAD_KEYS),
     deps: { models, credentials, registry, logger, client },
   });
   await ensureSchedules(client, { taskQueue: config.DELIVERY_TASK_QUEUE, digestEveryMs: parseDuration(config.DEAD_LETTER_DIGEST_EVERY) });

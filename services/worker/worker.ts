@@ -1,10 +1,13 @@
 import { Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../../activities';
 import type { DeliveryDeps } from '../../activities/delivery';
 
 /** The delivery worker: hosts workflows/ and the endpoint-kind activities on the delivery task queue. */
 export async function createDeliveryWorker(options: {
   connection: NativeConnection;
+  /** Encrypts every payload (shared/codec.ts); the same keys as the clients'. */
+  dataConverter: DataConverter;
   namespace?: string;
   taskQueue: string;
   deps: DeliveryDeps;
@@ -15,6 +18,7 @@ export async function createDeliveryWorker(options: {
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue,
+    dataConverter: options.dataConverter,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../../workflows') }),
     activities: createActivities(options.deps),
     maxConcurrentActivityTaskExecutions: 200,

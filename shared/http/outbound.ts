@@ -57,11 +57,16 @@ export interface Outbound {
 
 const BLOCKED = Symbol('blocked');
 
-export function createOutbound(options: { allow?: string | string[] } = {}): Outbound {
+/** DNS resolution (all addresses of a host name): `dns.lookup` unless a test replaces it. */
+export type Resolver = (hostname: string, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+const systemResolver: Resolver = (hostname, callback) => dnsLookup(hostname, { all: true }, callback);
+
+export function createOutbound(options: { allow?: string | string[]; resolve?: Resolver } = {}): Outbound {
   const guard = new AddressGuard(options.allow ?? '');
+  const resolve = options.resolve ?? systemResolver;
 
   const guardedLookup: LookupFunction = (hostname, opts, callback) => {
-    dnsLookup(hostname, { ...opts, all: true }, (error, addresses: LookupAddress[]) => {
+    resolve(hostname, (error, addresses) => {
       if (error) return callback(error, '', 0);
       for (const entry of addresses) {
         const refusal = guard.refusal(entry.address);
@@ -95,17 +100,13 @@ export function createOutbound(options: { allow?: string | string[] } = {}): Out
       const refusal = guard.refusal(host);
       if (refusal) throw new OutboundError('blocked_address', `refused ${host}: ${refusal}`);
     }
-    try {
-      return await send(url, req, false);
-    } catch (error) {
-      // A kept-alive socket the buyer closed while idle fails before any byte of the request is
-      // read; Node's documented remedy is to retry once on a fresh socket.
-      if (error instanceof RetryOnFreshSocket) return send(url, req, true);
-      throw error;
-    }
+    // No retry here, not even on a kept-alive socket reset: the buyer may have read the request
+    // before resetting, and a second send within one attempt is a duplicate the record would not
+    // show. A reset is a transient attempt like any other; the schedule retries it.
+    return send(url, req);
   }
 
-  function send(url: URL, req: OutboundRequest, fresh: boolean): Promise<OutboundResponse> {
+  function send(url: URL, req: OutboundRequest): Promise<OutboundResponse> {
     const maxBody = req.maxBodyBytes ?? 64 * 1024;
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise<OutboundResponse>((resolve, reject) => {
@@ -121,7 +122,7 @@ export function createOutbound(options: { allow?: string | string[] } = {}): Out
       const outgoing = transport.request(url, {
         method: req.method,
         headers: { ...req.headers, ...(req.body !== undefined ? { 'content-length': String(Buffer.byteLength(req.body)) } : {}) },
-        agent: fresh ? new (url.protocol === 'https:' ? https.Agent : http.Agent)({ lookup: guardedLookup }) : agents[url.protocol as 'http:' | 'https:'],
+        agent: agents[url.protocol as 'http:' | 'https:'],
       });
       const timer = setTimeout(() => {
         outgoing.destroy();
@@ -132,15 +133,8 @@ export function createOutbound(options: { allow?: string | string[] } = {}): Out
         finish(new OutboundError('aborted', 'the attempt was cancelled'));
       };
       req.signal?.addEventListener('abort', onAbort, { once: true });
-      let responded = false;
-      outgoing.on('error', (error: NodeJS.ErrnoException & { [BLOCKED]?: boolean }) => {
-        if (!fresh && outgoing.reusedSocket && error.code === 'ECONNRESET' && !responded) {
-          return finish(new RetryOnFreshSocket());
-        }
-        finish(toOutboundError(error));
-      });
+      outgoing.on('error', (error: NodeJS.ErrnoException & { [BLOCKED]?: boolean }) => finish(toOutboundError(error)));
       outgoing.on('response', (res) => {
-        responded = true;
         const chunks: Buffer[] = [];
         let kept = 0;
         let total = 0;
@@ -171,8 +165,6 @@ export function createOutbound(options: { allow?: string | string[] } = {}): Out
 
   return { request, guard };
 }
-
-class RetryOnFreshSocket extends Error {}
 
 function toOutboundError(error: NodeJS.ErrnoException & { [BLOCKED]?: boolean }): OutboundError {
   if (error instanceof OutboundError) return error;

@@ -151,6 +151,7 @@ describe('resilience', function () {
           LOG_TASK_QUEUE: system.logTaskQueue,
           ADMIN_TOKEN: system.adminToken,
           CREDENTIALS_KEYS: system.credentialsKeys,
+          PAYLOAD_KEYS: system.payloadKeys,
           OUTBOUND_ALLOW: '127.0.0.0/8',
           LOG_LEVEL: 'warn',
         },

@@ -11,11 +11,13 @@ import { Writable } from 'node:stream';
 import { createKinds, createRegistry } from '../../activities/registry';
 import { defaultProviderSettings, type ProviderSettings } from '../../activities/providers';
 import { generateKeySpec, parseKeyRing } from '../../shared/crypto';
-import { createOutbound } from '../../shared/http/outbound';
+import { createOutbound, type Resolver } from '../../shared/http/outbound';
+import { rememberSecret, rememberSecretsIn } from './secrets';
 import { listen } from '../../shared/http/express';
 import { createLogger, type Logger } from '../../shared/logger';
 import { connectStore, type Models } from '../../shared/models';
 import { installRuntimeLogger } from '../../shared/worker-runtime';
+import { dataConverter, EncryptionCodec, FAILURE_CONVERTER_PATH } from '../../shared/codec';
 import { leadWorkflowId, type LeadView } from '../../shared/delivery';
 import { leadStatusQuery } from '../../workflows/messages';
 import { createApp } from '../../services/intake/app';
@@ -26,7 +28,7 @@ import { sharedInfra } from './infra';
 
 let bundle: Promise<WorkflowBundle> | undefined;
 export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } });
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } });
   return bundle;
 }
 
@@ -75,10 +77,14 @@ export interface SystemOptions {
   /** Start without the delivery worker (tests that start it later, or as a child process). */
   deliveryWorker?: boolean;
   outboundAllow?: string;
+  /** Replaces DNS for buyer URLs (SSRF tests: a public-looking name that resolves to a private address). */
+  outboundResolve?: Resolver;
   bodyLimit?: string;
   ratePerMinute?: number;
   temporalTimeoutMs?: number;
   deadLetterRetentionMs?: number;
+  /** Payload codec keys (replay fixtures use fixed ones so stored histories stay readable). */
+  payloadKeys?: string;
   /** Provider base URLs and credentials (point the SDKs at the fakes). */
   providers?: Partial<ProviderSettings>;
 }
@@ -88,6 +94,8 @@ export interface TestSystem {
   logUrl: string;
   adminToken: string;
   credentialsKeys: string;
+  payloadKeys: string;
+  codecToken: string;
   mongoUrl: string;
   temporalAddress: string;
   deliveryTaskQueue: string;
@@ -118,6 +126,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const mongoUrl = options.mongoUrl ?? `${infra!.mongoBase}/t_${suffix}`;
   const adminToken = `admin-${randomBytes(16).toString('hex')}`;
   const credentialsKeys = generateKeySpec('test1');
+  const payloadKeys = options.payloadKeys ?? generateKeySpec('pk1');
+  const converter = dataConverter(payloadKeys);
+  const codecToken = `codec-${randomBytes(12).toString('hex')}`;
   const credentials = parseKeyRing(credentialsKeys);
   const deliveryTaskQueue = `delivery-${suffix}`;
   const logTaskQueue = `log-${suffix}`;
@@ -126,9 +137,10 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
 
   const { connection: store, models } = await connectStore(mongoUrl);
   const connection = await Connection.connect({ address: temporalAddress });
-  const client = new Client({ connection });
+  const client = new Client({ connection, dataConverter: converter });
   const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
-  const outbound = createOutbound({ allow: options.outboundAllow ?? '127.0.0.0/8,::1/128' });
+  const outbound = createOutbound({ allow: options.outboundAllow ?? '127.0.0.0/8,::1/128', ...(options.outboundResolve ? { resolve: options.outboundResolve } : {}) });
+  for (const secret of [adminToken, credentialsKeys, payloadKeys, codecToken]) rememberSecret(secret);
   const providers = defaultProviderSettings(options.providers);
   const registry = createRegistry({ outbound, logger, kinds: createKinds({ providers, models, logger }) });
 
@@ -148,12 +160,15 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       temporalTimeoutMs: options.temporalTimeoutMs ?? 3_000,
       deadLetterRetentionMs: options.deadLetterRetentionMs ?? 30 * 86_400_000,
       providers,
+      codec: EncryptionCodec.fromSpec(payloadKeys),
+      codecToken,
+      codecCorsOrigins: ['http://127.0.0.1:8233'],
     }),
     0,
     '127.0.0.1',
   );
   const logApp = await listen(createLogApp({ store, models, logger: testLogger('log'), adminToken }), 0, '127.0.0.1');
-  const logWorker = await createLogWorker({ connection: nativeConnection, taskQueue: logTaskQueue, models });
+  const logWorker = await createLogWorker({ connection: nativeConnection, taskQueue: logTaskQueue, models, dataConverter: converter });
   const logRunning = logWorker.run();
 
   let deliveryWorker: Worker | undefined;
@@ -162,6 +177,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     deliveryWorker = await createDeliveryWorker({
       connection: nativeConnection,
       taskQueue: deliveryTaskQueue,
+      dataConverter: converter,
       deps: { models, credentials, registry, logger: testLogger('worker'), client },
       workflowBundle: await workflowBundle(),
     });
@@ -184,6 +200,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     logUrl,
     adminToken,
     credentialsKeys,
+    payloadKeys,
+    codecToken,
     mongoUrl,
     temporalAddress,
     deliveryTaskQueue,
@@ -195,6 +213,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     async createSource(name = 'test source') {
       const res = await admin<{ id: string; apiKey: string }>('POST', '/sources', { name });
       if (res.status !== 201) throw new Error(`create source: ${res.status} ${JSON.stringify(res.body)}`);
+      rememberSecret(res.body.apiKey);
       return res.body;
     },
     async createBuyer({ name = 'test buyer', accept } = {}) {
@@ -203,7 +222,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       return res.body.id;
     },
     async addEndpoint(buyerId, body) {
+      rememberSecretsIn(body);
       const res = await admin<Record<string, unknown> & { id: string }>('POST', `/buyers/${buyerId}/endpoints`, body);
+      rememberSecretsIn(res.body);
       if (res.status !== 201) throw new Error(`add endpoint: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body;
     },

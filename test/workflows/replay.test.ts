@@ -11,9 +11,12 @@ import { temporal } from '@temporalio/proto';
 import { startFakeBuyer, type FakeBuyer, type ScriptStep } from '../fakes/buyer';
 import { startSystem, workflowBundle, type TestSystem } from '../support/system';
 import { leadWorkflowId } from '../../shared/delivery';
+import { dataConverter } from '../../shared/codec';
 import { redeliverUpdate } from '../../workflows/messages';
 
 const HISTORIES = path.join(__dirname, 'histories');
+/** Test-only key (not a secret): the payload codec key the stored histories were recorded with. */
+const REPLAY_PAYLOAD_KEYS = 'replay1:cmVwbGF5LWZpeHR1cmVzLW9ubHktbm90LWEtc2VjcmU=';
 
 describe('workflow replay', function () {
   let system: TestSystem;
@@ -22,7 +25,8 @@ describe('workflow replay', function () {
 
   before(async function () {
     this.timeout(180_000);
-    system = await startSystem();
+    // Fixed codec keys: stored histories are encrypted with them and must stay readable.
+    system = await startSystem({ payloadKeys: REPLAY_PAYLOAD_KEYS });
     buyer = await startFakeBuyer();
     failing = await startFakeBuyer({ steps: [{ status: 404 }] });
   });
@@ -109,7 +113,7 @@ describe('workflow replay', function () {
       history: temporal.api.history.v1.History.decode(readFileSync(path.join(HISTORIES, file))),
     }));
     const all = [...runs, ...stored];
-    const results = Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, all.map((r, i) => ({ workflowId: `${r.name}-${i}`, history: r.history })));
+    const results = Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: dataConverter(REPLAY_PAYLOAD_KEYS) }, all.map((r, i) => ({ workflowId: `${r.name}-${i}`, history: r.history })));
     let replayed = 0;
     for await (const result of results) {
       assert.equal(result.error, undefined, `${result.workflowId}: ${String(result.error)}`);
