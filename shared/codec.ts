@@ -23,25 +23,26 @@ export class EncryptionCodec implements PayloadCodec {
   }
 
   encode(payloads: Payload[]): Promise<Payload[]> {
-    return Promise.resolve(
-      payloads.map((payload) => {
+    return new Promise((resolve) =>
+      resolve(payloads.map((payload) => {
         const plain = temporal.api.common.v1.Payload.encode(payload).finish();
         const { keyId, data } = encryptBytes(this.ring, Buffer.from(plain));
         return { metadata: { encoding: encoder.encode(ENCRYPTED_ENCODING), [KEY_ID]: encoder.encode(keyId) }, data: new Uint8Array(data) };
-      }),
+      })),
     );
   }
 
+  /** A payload that cannot be decrypted rejects (never a silent pass-through of ciphertext). */
   decode(payloads: Payload[]): Promise<Payload[]> {
-    return Promise.resolve(
-      payloads.map((payload) => {
+    return new Promise((resolve) =>
+      resolve(payloads.map((payload) => {
         const encoding = payload.metadata?.encoding;
         if (!encoding || decoder.decode(encoding) !== ENCRYPTED_ENCODING) return payload;
         const keyId = payload.metadata?.[KEY_ID];
         if (!keyId || !payload.data) throw new Error('encrypted payload without key id or data');
         const plain = decryptBytes(this.ring, decoder.decode(keyId), Buffer.from(payload.data));
         return temporal.api.common.v1.Payload.decode(plain);
-      }),
+      })),
     );
   }
 }

@@ -13,6 +13,7 @@ import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
 import { eventually, http as call, startSystem, type TestSystem } from '../support/system';
 import { createOutbound, OutboundError, type Resolver } from '../../shared/http/outbound';
 import { leadWorkflowId } from '../../shared/delivery';
+import { EncryptionCodec } from '../../shared/codec';
 
 /** A loopback listener that counts connections: the SSRF target that must never be reached. */
 async function connectionCounter(host = '127.0.0.1') {
@@ -37,7 +38,7 @@ describe('security', function () {
   });
 
   it('When a lead is delivered, then its history holds no email, phone or name in clear, and the codec endpoint decodes it only with a token', async () => {
-    const { source } = await system.route([{ kind: 'webhook', url: buyer.url, backoff: ['1s'] }]);
+    const { source, endpoints } = await system.route([{ kind: 'webhook', url: buyer.url, backoff: ['1s'], auth: { type: 'bearer', token: 'tok_buyer_crm_secret_0123456789' } }]);
     buyer.script([{ status: 500, body: 'echo: ada.lovelace@example.com +15550199' }, { status: 200 }]);
     const lead = { first_name: 'Augusta', last_name: 'Byronesque', email: 'ada.lovelace@example.com', phone: '+15550199123' };
     const res = await system.postLead(source.apiKey, lead);
@@ -78,6 +79,23 @@ describe('security', function () {
       assert.equal(preflight.headers.get('access-control-allow-origin'), 'http://127.0.0.1:8233');
       const foreign = await fetch(url, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
       assert.equal(foreign.headers.get('access-control-allow-origin'), null);
+      // Decrypted, the history still holds no buyer credential: activities load them by endpoint id.
+      const codec = EncryptionCodec.fromSpec(system.payloadKeys);
+      const decrypted: string[] = [];
+      const walk = async (value: unknown): Promise<void> => {
+        if (!value || typeof value !== 'object') return;
+        const candidate = value as { metadata?: Record<string, Uint8Array>; data?: Uint8Array };
+        if (candidate.metadata?.encoding && candidate.data instanceof Uint8Array) {
+          const [plain] = await codec.decode([{ metadata: candidate.metadata, data: candidate.data }]);
+          decrypted.push(Buffer.from(plain!.data ?? new Uint8Array()).toString('utf8'));
+          return;
+        }
+        for (const inner of Object.values(value)) await walk(inner);
+      };
+      await walk(history);
+      const all = decrypted.join('\n');
+      assert.ok(all.includes('ada.lovelace@example.com'), 'decrypted, the lead is there');
+      for (const secret of ['tok_buyer_crm_secret_0123456789', String(endpoints[0]!.signingSecret)]) assert.ok(!all.includes(secret), 'no credential in the history');
       // Failure messages (the 500 echoed PII) are encrypted too.
       const attemptFailed = history.events?.find((e) => e.activityTaskFailedEventAttributes);
       if (attemptFailed) assert.equal(attemptFailed.activityTaskFailedEventAttributes?.failure?.message, 'Encoded failure');

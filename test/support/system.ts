@@ -83,6 +83,10 @@ export interface SystemOptions {
   ratePerMinute?: number;
   temporalTimeoutMs?: number;
   deadLetterRetentionMs?: number;
+  /** Intake's port (0: any); the UI test wires the dev server's codec endpoint to it. */
+  intakePort?: number;
+  codecToken?: string;
+  codecCorsOrigins?: string[];
   /** Payload codec keys (replay fixtures use fixed ones so stored histories stay readable). */
   payloadKeys?: string;
   /** Provider base URLs and credentials (point the SDKs at the fakes). */
@@ -128,7 +132,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const credentialsKeys = generateKeySpec('test1');
   const payloadKeys = options.payloadKeys ?? generateKeySpec('pk1');
   const converter = dataConverter(payloadKeys);
-  const codecToken = `codec-${randomBytes(12).toString('hex')}`;
+  const codecToken = options.codecToken ?? `codec-${randomBytes(12).toString('hex')}`;
   const credentials = parseKeyRing(credentialsKeys);
   const deliveryTaskQueue = `delivery-${suffix}`;
   const logTaskQueue = `log-${suffix}`;
@@ -162,9 +166,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       providers,
       codec: EncryptionCodec.fromSpec(payloadKeys),
       codecToken,
-      codecCorsOrigins: ['http://127.0.0.1:8233'],
+      codecCorsOrigins: options.codecCorsOrigins ?? ['http://127.0.0.1:8233'],
     }),
-    0,
+    options.intakePort ?? 0,
     '127.0.0.1',
   );
   const logApp = await listen(createLogApp({ store, models, logger: testLogger('log'), adminToken }), 0, '127.0.0.1');
