@@ -13,6 +13,10 @@ import { redactSecrets, redactText } from '../shared/redact';
 import type { Logger } from '../shared/logger';
 import { MappingError, type AttemptContext, type Classification, type EndpointKind, type KindAnswer, type LoadedEndpoint } from './types';
 import { webhook } from './webhook';
+import { createEmailKind } from './email';
+import { zapier } from './zapier';
+import { createSmsKind } from './sms';
+import { createSheetsKind } from './sheets';
 import { defaultProviderSettings, type KindDeps } from './providers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in config/secrets/payload types; the registry only passes them through
@@ -23,6 +27,10 @@ export function createKinds(deps: KindDeps): AnyKind[] {
   void deps; // kinds built from provider settings take it (see activities/providers.ts)
   return [
     webhook,
+    createEmailKind(deps),
+    zapier,
+    createSmsKind(deps),
+    createSheetsKind(deps),
   ];
 }
 
@@ -74,7 +82,7 @@ export function createRegistry(deps: { outbound: Outbound; logger?: Logger; kind
       ...(secrets.success ? [] : fieldErrorsFromIssues(secrets.error.issues)),
     ];
     if (errors.length) return { errors };
-    const targets = checkTargets(config.data as Record<string, unknown>);
+    const targets = checkTargets({ ...(config.data as Record<string, unknown>), ...(secrets.data as Record<string, unknown>) });
     if (targets.length) return { errors: targets };
     return { config: config.data as Record<string, unknown>, secrets: secrets.data as Record<string, unknown> };
   }

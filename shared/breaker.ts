@@ -53,7 +53,7 @@ export const PROBE_TIMEOUT_MS = 2 * 60_000;
  * Permanent answers that are the endpoint's fault (its credentials, address or account), not one
  * lead's: they count toward the breaker. Kinds name their codes with this vocabulary.
  */
-const ENDPOINT_FAULT = /^(http_(401|403|404|405|410)|redirect_refused|blocked_address|invalid_url|.*(auth|unauthori[sz]ed|forbidden|api_key|invalid_token|invalid_client|invalid_grant|domain_not_verified|invalid_from|not_shared|insufficient_scope|session).*)$/;
+const ENDPOINT_FAULT = /^(http_(401|403|404|405|410)|redirect_refused|blocked_address|invalid_url|.*(auth|unauthori[sz]ed|forbidden|api_key|invalid_token|invalid_client|invalid_grant|domain_not_verified|invalid_from|not_shared|insufficient_scope|session|twilio_(20003|21606|21608)).*)$/;
 
 /** Failures that say the endpoint itself is unhealthy (vs. one lead's data being refused). */
 export function healthOf(outcome: 'success' | 'transient' | 'permanent', code: string): OutcomeReport['health'] {

@@ -112,7 +112,7 @@ describe('admin API', function () {
     assert.match(preview.body.request.headers['webhook-signature']!, /^v1,/);
     assert.deepEqual(JSON.parse(preview.body.request.body), { FirstName: 'Ada', Phone: '15550100000', LastName: 'L', Source: 'web' });
     const sample = await system.admin<{ request: { body: string } }>('POST', `/buyers/${buyerId}/endpoints/${endpoint.id}/preview`, {});
-    assert.equal(JSON.parse(sample.body.request.body).FirstName, 'Ada', 'a built-in sample lead when none is given');
+    assert.equal((JSON.parse(sample.body.request.body) as { FirstName: string }).FirstName, 'Ada', 'a built-in sample lead when none is given');
     const missing = await system.admin('POST', `/buyers/${buyerId}/endpoints/${endpoint.id}/preview`, { lead: { email: 'x@example.com' } });
     assert.deepEqual([missing.status, missing.body.error, missing.body.key], [422, 'mapping_error', 'LastName']);
     const invalid = await system.admin<{ fields: Array<{ path: string }> }>('POST', `/buyers/${buyerId}/endpoints/${endpoint.id}/preview`, { lead: { email: 'nope' } });

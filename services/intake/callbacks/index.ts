@@ -10,6 +10,8 @@ import type { ProviderSettings } from '../../../activities/providers';
 import type { Logger } from '../../../shared/logger';
 import type { Models } from '../../../shared/models';
 import type { KeyRing } from '../../../shared/crypto';
+import { resendCallbacks } from './resend';
+import { twilioCallbacks } from './twilio';
 
 export interface CallbackDeps {
   models: Models;
@@ -22,5 +24,7 @@ export interface CallbackDeps {
 export function createCallbackRoutes(deps: CallbackDeps): Router {
   const router = Router();
   void deps; // each provider's router takes it: router.use('/resend', resendCallbacks(deps)), …
+  router.use('/resend', resendCallbacks(deps));
+  router.use('/twilio', twilioCallbacks(deps));
   return router;
 }
