@@ -43,6 +43,20 @@ export const configSchema = z.object({
   CODEC_TOKEN: z.string().default(''),
   /** Origins (comma-separated) allowed to call the codec endpoint from a browser: the Temporal UI. */
   CODEC_CORS_ORIGINS: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
+  /**
+   * Keys (same format) that seal each lead's data key in the delivery log. Lead PII in the log is
+   * encrypted with the lead's own key; deleting that key at expiry removes the PII (crypto-shredding).
+   */
+  LOG_KEYS: z.string().default(''),
+  /** Secret of the keyed hashes that let operators find a lead by email or phone (no clear-text index). */
+  LOOKUP_KEY: z.string().default(''),
+  /**
+   * Ed25519 keys that sign delivery receipts and daily roots: `kid:base64(PKCS#8 DER)`,
+   * comma-separated; the first signs, all are published (old receipts still verify).
+   */
+  RECEIPT_KEYS: z.string().default(''),
+  /** How long lead PII is kept in the delivery log unless the source says otherwise. */
+  PII_RETENTION: duration('730d'),
   /** CIDRs that outbound calls to buyer URLs may reach although private (e.g. 127.0.0.0/8,::1/128). */
   OUTBOUND_ALLOW: z.string().default(''),
   /** Largest intake body. */
@@ -85,6 +99,7 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const result = configSchema.safeParse(env);

@@ -124,7 +124,7 @@ export interface AttemptResult {
 
 export type JournalEntry =
   | { type: 'intake'; at: number; sourceId: string; clientId?: string; lead: Lead }
-  | ({ type: 'attempt'; at: number } & AttemptRecord)
+  | ({ type: 'attempt'; at: number; /** First attempt at this endpoint (ms). */ firstAttemptAt?: number; /** The endpoint's last attempt for this lead. */ final?: boolean } & AttemptRecord)
   | { type: 'decision'; at: number; decision: string; buyerId?: string; endpointId?: string; reason: string }
   | { type: 'correction'; at: number; by: string; fields: Partial<Lead> }
   | { type: 'status'; at: number; status: LeadStatus; buyerId?: string; reason?: string; reasonCode?: DeadLetterReason; buyersTried?: string[] };

@@ -318,6 +318,7 @@ class LeadRun {
       // A send already on the wire is allowed to finish, and its answer is recorded, before the lead moves on.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     });
+    let firstAttemptAt: number | undefined;
     for (let attempt = 1; ; attempt++) {
       view.status = 'delivering';
       delete view.nextAttemptAt;
@@ -347,7 +348,9 @@ class LeadRun {
         return { delivered: false, code: result.code, reason: result.reason };
       }
       view.attempts = attempt;
-      this.journal.add({ type: 'attempt', at: result.record.finishedAt, ...result.record });
+      firstAttemptAt ??= result.record.startedAt;
+      const final = result.outcome !== 'transient' || endpoint.backoffMs[attempt - 1] === undefined;
+      this.journal.add({ type: 'attempt', at: result.record.finishedAt, firstAttemptAt, final, ...result.record });
       view.lastCode = result.code;
       view.lastReason = result.reason;
       if (result.status !== undefined) view.lastStatus = result.status;

@@ -1,4 +1,4 @@
 /** The workflow bundle's entry point: every workflow type the delivery worker hosts. */
 export { deliverLead } from './deliverLead';
 export { breaker } from './breaker';
-export { bulkRedeliver, deadLetterDigest } from './operations';
+export { bulkRedeliver, deadLetterDigest, journalDailyRoot, piiRetention } from './operations';

@@ -4,6 +4,7 @@
  */
 import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { DeadLetterActivities, DeadLetterFilter } from '../activities/dead-letters';
+import type { MaintenanceActivities } from '../services/log/maintenance';
 
 export interface BulkProgress {
   status: 'running' | 'done';
@@ -47,4 +48,23 @@ export async function bulkRedeliver(input: { filter: DeadLetterFilter; buyerId?:
 /** One digest run: alerts operators about dead letters since the previous digest, if any. */
 export async function deadLetterDigest(input: { periodMs: number }): Promise<{ count: number }> {
   return acts.sendDeadLetterDigest({ periodMs: input.periodMs, now: Date.now() });
+}
+
+const maintenance = (logTaskQueue: string) =>
+  proxyActivities<MaintenanceActivities>({
+    taskQueue: logTaskQueue,
+    startToCloseTimeout: '10m',
+    retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m' },
+  });
+
+/** Signs the Merkle root of yesterday's journal entries (UTC); run daily by a schedule. */
+export async function journalDailyRoot(input: { logTaskQueue: string; day?: string }): Promise<{ day: string; root: string; count: number }> {
+  const day = input.day ?? new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+  const doc = await maintenance(input.logTaskQueue).computeDailyRoot({ day });
+  return { day, root: doc.root, count: doc.count };
+}
+
+/** Deletes the data keys (and lookup hashes) of leads whose PII retention has passed. */
+export async function piiRetention(input: { logTaskQueue: string }): Promise<{ shredded: number }> {
+  return maintenance(input.logTaskQueue).shredExpiredLeads({ now: Date.now() });
 }

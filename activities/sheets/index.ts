@@ -1,6 +1,8 @@
 import { createHash, createPrivateKey } from 'node:crypto';
 import { z } from 'zod';
-import { google, type sheets_v4 } from 'googleapis';
+// The googleapis package's Sheets module alone: importing the package root pulls the types of
+// every Google API into the compiler (gigabytes of memory for one API we use).
+import { auth as googleAuth, sheets, type sheets_v4 } from 'googleapis/build/src/apis/sheets';
 import type { Classification, EndpointKind, KindAnswer, LoadedEndpoint } from '../types';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
@@ -382,9 +384,9 @@ export class SheetsBatcher {
     let api = this.clients.get(account.id);
     if (!api) {
       // The self-signed JWT flow: no token endpoint, each request carries an RS256 JWT with the scope.
-      const auth = new google.auth.JWT({ email: account.email, key: account.key, scopes: SCOPES });
+      const auth = new googleAuth.JWT({ email: account.email, key: account.key, scopes: SCOPES });
       auth.useJWTAccessWithScope = true;
-      api = google.sheets({ version: 'v4', auth, rootUrl: this.rootUrl });
+      api = sheets({ version: 'v4', auth, rootUrl: this.rootUrl });
       this.clients.set(account.id, api);
     }
     return api;

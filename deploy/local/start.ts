@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { generateKeySpec } from '../../shared/crypto';
+import { generateReceiptKeySpec } from '../../services/log/signing';
 import { startFerretDB, type MongoStore } from './ferretdb';
 import { spawnManaged, type ManagedProcess } from './proc';
 import { startTemporalDevServer, type TemporalDevServer } from './temporal';
@@ -24,6 +25,9 @@ interface LocalSecrets {
   credentialsKeys: string;
   payloadKeys: string;
   codecToken: string;
+  logKeys: string;
+  lookupKey: string;
+  receiptKeys: string;
   demoSourceId?: string;
   demoApiKey?: string;
 }
@@ -42,15 +46,19 @@ function localSecrets(): LocalSecrets & { fresh: boolean } {
     credentialsKeys: generateKeySpec('local1'),
     payloadKeys: generateKeySpec('payload1'),
     codecToken: `cdc_${randomBytes(24).toString('base64url')}`,
+    logKeys: generateKeySpec('log1'),
+    lookupKey: randomBytes(32).toString('base64url'),
+    receiptKeys: generateReceiptKeySpec('receipt1'),
     ...stored,
   };
   saveSecrets(secrets);
   return { ...secrets, fresh };
 }
 
-function saveSecrets({ adminToken, credentialsKeys, payloadKeys, codecToken, demoSourceId, demoApiKey }: LocalSecrets): void {
+function saveSecrets({ adminToken, credentialsKeys, payloadKeys, codecToken, logKeys, lookupKey, receiptKeys, demoSourceId, demoApiKey }: LocalSecrets): void {
   fs.mkdirSync(DATA, { recursive: true });
-  fs.writeFileSync(path.join(DATA, 'local.json'), JSON.stringify({ adminToken, credentialsKeys, payloadKeys, codecToken, demoSourceId, demoApiKey }, null, 2), { mode: 0o600 });
+  const json = { adminToken, credentialsKeys, payloadKeys, codecToken, logKeys, lookupKey, receiptKeys, demoSourceId, demoApiKey };
+  fs.writeFileSync(path.join(DATA, 'local.json'), JSON.stringify(json, null, 2), { mode: 0o600 });
 }
 
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -133,6 +141,9 @@ async function main(): Promise<void> {
       ADMIN_TOKEN: adminToken,
       CREDENTIALS_KEYS: process.env.CREDENTIALS_KEYS ?? secrets.credentialsKeys,
       PAYLOAD_KEYS: payloadKeys,
+      LOG_KEYS: process.env.LOG_KEYS ?? secrets.logKeys,
+      LOOKUP_KEY: process.env.LOOKUP_KEY ?? secrets.lookupKey,
+      RECEIPT_KEYS: process.env.RECEIPT_KEYS ?? secrets.receiptKeys,
       CODEC_TOKEN: codecToken,
       CODEC_CORS_ORIGINS: process.env.CODEC_CORS_ORIGINS ?? `http://127.0.0.1:${uiPort},http://localhost:${uiPort}`,
       INTAKE_PORT: String(intakePort),

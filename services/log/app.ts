@@ -1,32 +1,20 @@
 /**
- * The log service's read API: the delivery log of a lead (attempts, and the whole journal).
+ * The log service's HTTP side: the delivery log of a lead (attempts, the whole journal), queries
+ * and CSV export across leads, evidence (chain verification, signed receipts, daily roots,
+ * reconciliation, retention) and the dispute pages. Admin token for everything but the health
+ * endpoints and the public receipt keys.
  */
 import express, { Router } from 'express';
-import type { Connection } from 'mongoose';
 import { authenticate, requireAdmin, createSourceAuth } from '../intake/auth';
 import { errorHandler, notFound, requestContext, securityHeaders } from '../../shared/http/express';
-import type { Logger } from '../../shared/logger';
-import type { LogEntryDoc, Models } from '../../shared/models';
 import { pingStore } from '../../shared/models';
 import { NotFoundError } from '../../shared/errors';
 import { idParam } from '../intake/validate';
+import type { LogDeps } from './deps';
+import { createEvidenceRoutes, createPublicEvidenceRoutes } from './evidence';
+import { attemptItem, entryItem, readJournal } from './read';
 
-export interface LogAppDeps {
-  store: Connection;
-  models: Models;
-  logger: Logger;
-  adminToken: string;
-}
-
-export function attemptView(doc: LogEntryDoc): Record<string, unknown> {
-  return { seq: doc.seq, ...doc.data, hash: doc.hash, prevHash: doc.prevHash };
-}
-
-export function entryView(doc: LogEntryDoc): Record<string, unknown> {
-  return { seq: doc.seq, type: doc.type, at: doc.at.getTime(), ...doc.data, hash: doc.hash, prevHash: doc.prevHash };
-}
-
-export function createLogApp(deps: LogAppDeps): express.Express {
+export function createLogApp(deps: LogDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -38,25 +26,27 @@ export function createLogApp(deps: LogAppDeps): express.Express {
     const store = await pingStore(deps.store);
     res.status(store ? 200 : 503).json({ status: store ? 'ready' : 'not_ready', store });
   });
+  app.use(createPublicEvidenceRoutes(deps));
 
-  const router = Router();
-  router.use(authenticate({ adminToken: deps.adminToken, sources: createSourceAuth(deps.models), allowSources: false }), requireAdmin());
+  const api = Router();
+  api.use(authenticate({ adminToken: deps.adminToken, sources: createSourceAuth(deps.models), allowSources: false }), requireAdmin());
 
-  router.get('/v1/leads/:leadId/attempts', async (req, res) => {
+  api.get('/v1/leads/:leadId/attempts', async (req, res) => {
     const leadId = idParam(req, 'leadId', 'Lead');
-    const docs = await deps.models.LogEntry.find({ leadId, type: 'attempt' }).sort({ seq: 1 }).lean<LogEntryDoc[]>();
-    if (docs.length === 0 && !(await deps.models.LogEntry.exists({ leadId }))) throw new NotFoundError('Lead');
-    res.json({ leadId, items: docs.map(attemptView) });
+    const { entries } = await readJournal(deps.models, deps.leadKeys, leadId);
+    if (entries.length === 0) throw new NotFoundError('Lead');
+    res.json({ leadId, items: entries.filter((e) => e.type === 'attempt').map(attemptItem) });
   });
 
-  router.get('/v1/leads/:leadId/log', async (req, res) => {
+  api.get('/v1/leads/:leadId/log', async (req, res) => {
     const leadId = idParam(req, 'leadId', 'Lead');
-    const docs = await deps.models.LogEntry.find({ leadId }).sort({ seq: 1 }).lean<LogEntryDoc[]>();
-    if (docs.length === 0) throw new NotFoundError('Lead');
-    res.json({ leadId, items: docs.map(entryView) });
+    const { entries } = await readJournal(deps.models, deps.leadKeys, leadId);
+    if (entries.length === 0) throw new NotFoundError('Lead');
+    res.json({ leadId, items: entries.map(entryItem) });
   });
 
-  app.use(router);
+  api.use(createEvidenceRoutes(deps));
+  app.use(api);
   app.use(notFound());
   app.use(errorHandler(deps.logger));
   return app;

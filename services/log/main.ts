@@ -9,15 +9,17 @@ import { installRuntimeLogger } from '../../shared/worker-runtime';
 import { runService } from '../run';
 import { createLogApp } from './app';
 import { createLogWorker } from './worker';
+import { createLogDeps } from './deps';
 
 runService('log', async (logger) => {
   const config = loadConfig();
   installRuntimeLogger(logger);
   const { connection: store, models } = await connectStore(config.MONGO_URL);
-  const server = await listen(createLogApp({ store, models, logger, adminToken: config.ADMIN_TOKEN }), config.LOG_PORT, config.HOST);
+  const deps = createLogDeps(config, { store, models, logger });
+  const server = await listen(createLogApp(deps), config.LOG_PORT, config.HOST);
   logger.info({ url: `http://${config.HOST}:${server.port}` }, 'log service listening');
   const connection = await connectWorker(config);
-  const worker = await createLogWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.LOG_TASK_QUEUE, models, dataConverter: dataConverter(config.PAYLOAD_KEYS) });
+  const worker = await createLogWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.LOG_TASK_QUEUE, deps, dataConverter: dataConverter(config.PAYLOAD_KEYS) });
   const running = worker.run();
   logger.info({ taskQueue: config.LOG_TASK_QUEUE }, 'log worker running');
   return async () => {

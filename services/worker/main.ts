@@ -34,7 +34,7 @@ runService('worker', async (logger) => {
     dataConverter: dataConverter(config.PAYLOAD_KEYS),
     deps: { models, credentials, registry, logger, client },
   });
-  await ensureSchedules(client, { taskQueue: config.DELIVERY_TASK_QUEUE, digestEveryMs: parseDuration(config.DEAD_LETTER_DIGEST_EVERY) });
+  await ensureSchedules(client, { taskQueue: config.DELIVERY_TASK_QUEUE, logTaskQueue: config.LOG_TASK_QUEUE, digestEveryMs: parseDuration(config.DEAD_LETTER_DIGEST_EVERY) });
   const running = worker.run();
   logger.info({ taskQueue: config.DELIVERY_TASK_QUEUE }, 'delivery worker running');
   return async () => {

@@ -22,6 +22,8 @@ import { leadWorkflowId, type LeadView } from '../../shared/delivery';
 import { leadStatusQuery } from '../../workflows/messages';
 import { createApp } from '../../services/intake/app';
 import { createLogApp } from '../../services/log/app';
+import { createLogDeps, type LogDeps } from '../../services/log/deps';
+import { generateReceiptKeySpec } from '../../services/log/signing';
 import { createLogWorker } from '../../services/log/worker';
 import { createDeliveryWorker } from '../../services/worker/worker';
 import { sharedInfra } from './infra';
@@ -87,6 +89,8 @@ export interface SystemOptions {
   intakePort?: number;
   codecToken?: string;
   codecCorsOrigins?: string[];
+  /** Receipt signing keys (tests of rotation pass their own). */
+  receiptKeys?: string;
   /** Payload codec keys (replay fixtures use fixed ones so stored histories stay readable). */
   payloadKeys?: string;
   /** Provider base URLs and credentials (point the SDKs at the fakes). */
@@ -107,6 +111,8 @@ export interface TestSystem {
   client: Client;
   models: Models;
   store: MongoConnection;
+  /** The log service's dependencies (lead keys, signer, lookup key). */
+  log: LogDeps;
   admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<HttpAnswer<T>>;
   createSource(name?: string): Promise<{ id: string; apiKey: string }>;
   createBuyer(options?: { name?: string; accept?: 'all' | 'any' }): Promise<string>;
@@ -171,8 +177,11 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     options.intakePort ?? 0,
     '127.0.0.1',
   );
-  const logApp = await listen(createLogApp({ store, models, logger: testLogger('log'), adminToken }), 0, '127.0.0.1');
-  const logWorker = await createLogWorker({ connection: nativeConnection, taskQueue: logTaskQueue, models, dataConverter: converter });
+  const logKeys = { LOG_KEYS: generateKeySpec('log1'), LOOKUP_KEY: `lookup-${randomBytes(16).toString('hex')}`, RECEIPT_KEYS: options.receiptKeys ?? generateReceiptKeySpec('rcpt1') };
+  for (const secret of Object.values(logKeys)) rememberSecret(secret);
+  const logDeps = createLogDeps({ ADMIN_TOKEN: adminToken, PII_RETENTION: '730d', ...logKeys }, { store, models, logger: testLogger('log') });
+  const logApp = await listen(createLogApp(logDeps), 0, '127.0.0.1');
+  const logWorker = await createLogWorker({ connection: nativeConnection, taskQueue: logTaskQueue, deps: logDeps, dataConverter: converter });
   const logRunning = logWorker.run();
 
   let deliveryWorker: Worker | undefined;
@@ -213,6 +222,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     client,
     models,
     store,
+    log: logDeps,
     admin,
     async createSource(name = 'test source') {
       const res = await admin<{ id: string; apiKey: string }>('POST', '/sources', { name });
