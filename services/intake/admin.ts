@@ -36,8 +36,8 @@ const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at 
 const durationString = z.string().refine((v) => tryParseDuration(v) !== undefined, { message: `must be ${DURATION_HINT}` });
 const id = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be an id');
 
-const sourceCreate = z.object({ name, waterfall: z.array(id).max(50).optional(), freshness: durationString.optional() }).strict();
-const sourcePatch = z.object({ name: name.optional(), freshness: durationString.optional() }).strict();
+const sourceCreate = z.object({ name, waterfall: z.array(id).max(50).optional(), freshness: durationString.optional(), retention: durationString.optional() }).strict();
+const sourcePatch = z.object({ name: name.optional(), freshness: durationString.optional(), retention: durationString.optional() }).strict();
 const waterfallPut = z.object({ buyers: z.array(id).max(50, 'at most 50 buyers').refine((a) => new Set(a).size === a.length, 'must not name a buyer twice') }).strict();
 const buyerCreate = z.object({ name, accept: z.enum(['all', 'any']).optional() }).strict();
 const buyerPatch = z.object({ name: name.optional(), accept: z.enum(['all', 'any']).optional() }).strict();
@@ -63,6 +63,7 @@ function sourceView(doc: SourceDoc) {
     name: doc.name,
     waterfall: doc.waterfall,
     freshness: doc.freshness ?? DEFAULT_FRESHNESS,
+    ...(doc.retention ? { retention: doc.retention } : {}),
     keys: doc.keys.map((k) => ({ keyId: k.keyId, createdAt: k.createdAt, ...(k.revokedAt ? { revokedAt: k.revokedAt } : {}) })),
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
@@ -127,7 +128,7 @@ export function createAdminRoutes(deps: AdminDeps): Router {
     const body = parseBody(sourceCreate, req.body);
     if (body.waterfall) await checkBuyersExist(body.waterfall, 'waterfall');
     const key = generateApiKey();
-    const doc = await models.Source.create({ _id: newId('source'), name: body.name, waterfall: body.waterfall ?? [], ...(body.freshness ? { freshness: body.freshness } : {}), keys: [{ keyId: key.keyId, hash: key.hash, createdAt: new Date() }] });
+    const doc = await models.Source.create({ _id: newId('source'), name: body.name, waterfall: body.waterfall ?? [], ...(body.freshness ? { freshness: body.freshness } : {}), ...(body.retention ? { retention: body.retention } : {}), keys: [{ keyId: key.keyId, hash: key.hash, createdAt: new Date() }] });
     res.status(201).json({ ...sourceView(doc.toObject()), apiKey: key.apiKey });
   });
   router.get('/sources', async (_req, res) => {
