@@ -17,6 +17,9 @@ import { createEmailKind } from './email';
 import { zapier } from './zapier';
 import { createSmsKind } from './sms';
 import { createSheetsKind } from './sheets';
+import { createHubspotKind } from './hubspot';
+import { createSalesforceKind } from './salesforce';
+import { createDynamicsKind } from './dynamics';
 import { defaultProviderSettings, type KindDeps } from './providers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kinds differ in config/secrets/payload types; the registry only passes them through
@@ -31,6 +34,9 @@ export function createKinds(deps: KindDeps): AnyKind[] {
     zapier,
     createSmsKind(deps),
     createSheetsKind(deps),
+    createHubspotKind(deps),
+    createSalesforceKind(deps),
+    createDynamicsKind(deps),
   ];
 }
 
