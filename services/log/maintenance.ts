@@ -41,6 +41,8 @@ export function createMaintenanceActivities(deps: MaintenanceDeps) {
     if (ids.length === 0) return { shredded: 0 };
     await models.LeadKey.updateMany({ _id: { $in: ids } }, { $unset: { key: 1 }, $set: { shreddedAt: new Date(now) } });
     await models.Lead.updateMany({ _id: { $in: ids } }, { $unset: { emailHash: 1, phoneHash: 1 } });
+    // Providers' reports about these leads (a bounce names the address, a carrier report the number).
+    await models.ProviderEvent.updateMany({ leadId: { $in: ids } }, { $set: { data: { removed: 'retention expired' } } });
     ids.forEach((id) => deps.leadKeys.forget(id));
     return { shredded: ids.length };
   }

@@ -6,17 +6,9 @@
 import assert from 'node:assert/strict';
 import { leadGuid } from '../../../activities/dynamics';
 import { dynamicsErrors, startDynamicsFake, type DynamicsFake } from '../../fakes/dynamics';
-import { capturedLogLines, eventually, startSystem, type TestSystem } from '../../support/system';
+import { capturedLogLines, startSystem, type TestSystem } from '../../support/system';
+import { waitForAttempts, summary } from '../../support/attempts';
 
-type Attempt = Record<string, unknown> & {
-  attempt: number;
-  outcome: string;
-  code: string;
-  reason: string;
-  retryAfterMs?: number;
-  request: { method: string; url: string; headers: Record<string, string>; body: string };
-  response?: { status?: number; messageId?: string; body?: string };
-};
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CLIENT = { clientId: '535fb089-9ff3-47b6-9bfb-4f1264799865', clientSecret: 'qWgdYAmab0YSkuL1qKv5bPX~secret-value' };
@@ -61,12 +53,7 @@ describe('dynamics kind through the whole system', function () {
     return String(res.body.leadId);
   }
 
-  const attemptsOf = async (leadId: string, count: number) =>
-    eventually(async () => {
-      const items = (await system.attempts(leadId)) as Attempt[];
-      return items.length >= count ? items : undefined;
-    }, 30_000, `${count} attempts of ${leadId}`);
-  const summary = (attempts: Attempt[]) => attempts.map((a) => [a.attempt, a.outcome, a.code]);
+  const attemptsOf = (leadId: string, count: number) => waitForAttempts(system, leadId, count);
   const apiCalls = () => dynamics.requests.filter((r) => r.path.startsWith('/api/data/'));
   const tokenCalls = () => dynamics.requests.filter((r) => r.path.endsWith('/oauth2/v2.0/token'));
   const rowsOf = (leadId: string) => [...dynamics.leads.values()].filter((l) => l.columns.new_leadref === leadId || l.leadid === leadGuid(leadId));

@@ -8,18 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { Resend } from 'resend';
 import { Webhook } from 'svix';
 import { startResendFake, resendErrors, type ResendFake, type SentEmail } from '../../fakes/resend';
-import { capturedLogLines, eventually, startSystem, type TestSystem } from '../../support/system';
+import { capturedLogLines, startSystem, type TestSystem } from '../../support/system';
 import { MAX_RETRY_AFTER_MS } from '../../../shared/delivery';
 import { quotaResetAt } from '../../../activities/email';
+import { waitForAttempts, summary } from '../../support/attempts';
 
-type Attempt = Record<string, unknown> & {
-  attempt: number;
-  outcome: string;
-  code: string;
-  retryAfterMs?: number;
-  request: { method: string; url: string; headers: Record<string, string>; body: string };
-  response?: { status?: number; messageId?: string; body?: string };
-};
 
 describe('email kind (Resend) through the whole system', function () {
   const PLATFORM_KEY = `re_platform_${randomBytes(12).toString('hex')}`;
@@ -73,13 +66,8 @@ describe('email kind (Resend) through the whole system', function () {
     return String(res.body.leadId);
   }
 
-  const attemptsOf = async (leadId: string, count: number) =>
-    eventually(async () => {
-      const items = (await system.attempts(leadId)) as Attempt[];
-      return items.length >= count ? items : undefined;
-    }, 30_000, `${count} attempts of ${leadId}`);
+  const attemptsOf = (leadId: string, count: number) => waitForAttempts(system, leadId, count);
 
-  const summary = (attempts: Attempt[]) => attempts.map((a) => [a.attempt, a.outcome, a.code]);
 
   it('When Resend accepts the email, then the lead is delivered once, rendered from the templates, and the attempt records the request as sent with the key masked', async () => {
     const { apiKey, endpoint } = await route();

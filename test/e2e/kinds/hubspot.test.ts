@@ -5,17 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { hubspotErrors, startHubspotFake, type HubspotFake } from '../../fakes/hubspot';
-import { capturedLogLines, eventually, startSystem, type TestSystem } from '../../support/system';
+import { capturedLogLines, startSystem, type TestSystem } from '../../support/system';
+import { waitForAttempts, summary } from '../../support/attempts';
 
-type Attempt = Record<string, unknown> & {
-  attempt: number;
-  outcome: string;
-  code: string;
-  reason: string;
-  retryAfterMs?: number;
-  request: { method: string; url: string; headers: Record<string, string>; body: string };
-  response?: { status?: number; messageId?: string; body?: string };
-};
 
 const TOKEN = 'pat-na1-11111111-2222-4333-8444-555555555555';
 const NO_SCOPE_TOKEN = 'pat-na1-99999999-2222-4333-8444-555555555555';
@@ -53,12 +45,7 @@ describe('hubspot kind through the whole system', function () {
     return { leadId: String(res.body.leadId), email };
   }
 
-  const attemptsOf = async (leadId: string, count: number) =>
-    eventually(async () => {
-      const items = (await system.attempts(leadId)) as Attempt[];
-      return items.length >= count ? items : undefined;
-    }, 30_000, `${count} attempts of ${leadId}`);
-  const summary = (attempts: Attempt[]) => attempts.map((a) => [a.attempt, a.outcome, a.code]);
+  const attemptsOf = (leadId: string, count: number) => waitForAttempts(system, leadId, count);
 
   it('When HubSpot accepts the upsert, then the contact is created by email with the mapped properties and its id is the message id; the token is masked', async () => {
     const { apiKey } = await route();

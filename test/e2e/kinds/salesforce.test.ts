@@ -6,17 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { salesforceErrors, startSalesforceFake, type SalesforceFake } from '../../fakes/salesforce';
-import { capturedLogLines, eventually, startSystem, type TestSystem } from '../../support/system';
+import { capturedLogLines, startSystem, type TestSystem } from '../../support/system';
+import { waitForAttempts, summary } from '../../support/attempts';
 
-type Attempt = Record<string, unknown> & {
-  attempt: number;
-  outcome: string;
-  code: string;
-  reason: string;
-  retryAfterMs?: number;
-  request: { method: string; url: string; headers: Record<string, string>; body: string };
-  response?: { status?: number; messageId?: string; body?: string; headers?: Record<string, string> };
-};
 
 const CLIENT = { clientId: '3MVG9VwZxxW3bBQjhE6m21CG2nSS4WC.GNbZCtKeQxFH7218ns6xOLCNnJVKnZFTZWKzt2qwSFqt2taMt5mcr', clientSecret: '8A4BE698BCA216718ECB0B1DCA294C69732EAD9472A1790F8FED38DD2E02B5FA' };
 const MAPPING = {
@@ -57,12 +49,7 @@ describe('salesforce kind through the whole system', function () {
     return String(res.body.leadId);
   }
 
-  const attemptsOf = async (leadId: string, count: number) =>
-    eventually(async () => {
-      const items = (await system.attempts(leadId)) as Attempt[];
-      return items.length >= count ? items : undefined;
-    }, 30_000, `${count} attempts of ${leadId}`);
-  const summary = (attempts: Attempt[]) => attempts.map((a) => [a.attempt, a.outcome, a.code]);
+  const attemptsOf = (leadId: string, count: number) => waitForAttempts(system, leadId, count);
   const apiCalls = () => salesforce.requests.filter((r) => r.server === 'instance');
   const tokenCalls = () => salesforce.requests.filter((r) => r.server === 'login');
 

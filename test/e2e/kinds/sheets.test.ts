@@ -8,16 +8,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { newServiceAccount, startGoogleSheetsFake, type ServiceAccount, type SheetsFake } from '../../fakes/google-sheets';
 import { capturedLogLines, eventually, http as request, startSystem, type TestSystem } from '../../support/system';
+import { waitForAttempts } from '../../support/attempts';
 
-type Attempt = Record<string, unknown> & {
-  attempt: number;
-  outcome: string;
-  code: string;
-  reason: string;
-  retryAfterMs?: number;
-  request: { method: string; url: string; headers: Record<string, string>; body: string };
-  response?: { status?: number; messageId?: string; body?: string };
-};
 
 describe('sheets kind (Google Sheets) through the whole system', function () {
   let system: TestSystem;
@@ -73,11 +65,7 @@ describe('sheets kind (Google Sheets) through the whole system', function () {
     return String(res.body.leadId);
   }
 
-  const attemptsOf = async (leadId: string, count: number) =>
-    eventually(async () => {
-      const items = (await system.attempts(leadId)) as Attempt[];
-      return items.length >= count ? items : undefined;
-    }, 30_000, `${count} attempts of ${leadId}`);
+  const attemptsOf = (leadId: string, count: number) => waitForAttempts(system, leadId, count);
 
   const requestsFor = (id: string, op?: string) => sheets.requests.filter((r) => r.path.includes(`/spreadsheets/${id}/`) && (!op || r.op === op));
 

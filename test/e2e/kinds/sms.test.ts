@@ -8,16 +8,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { newTwilioAccount, startTwilioFake, twilioErrors, type TwilioAccount, type TwilioFake } from '../../fakes/twilio';
-import { capturedLogLines, eventually, http as request, startSystem, type TestSystem } from '../../support/system';
+import { capturedLogLines, http as request, startSystem, type TestSystem } from '../../support/system';
+import { waitForAttempts } from '../../support/attempts';
 
-type Attempt = Record<string, unknown> & {
-  attempt: number;
-  outcome: string;
-  code: string;
-  reason: string;
-  request: { method: string; url: string; headers: Record<string, string>; body: string };
-  response?: { status?: number; messageId?: string; body?: string };
-};
 
 /** A stand-in for the deployment's public URL: forwards every request to the intake service. */
 async function startForwarder(): Promise<{ url: string; target: string; close(): Promise<void> }> {
@@ -105,11 +98,7 @@ describe('sms kind (Twilio) through the whole system', function () {
     return String(res.body.leadId);
   }
 
-  const attemptsOf = async (leadId: string, count: number) =>
-    eventually(async () => {
-      const items = (await system.attempts(leadId)) as Attempt[];
-      return items.length >= count ? items : undefined;
-    }, 30_000, `${count} attempts of ${leadId}`);
+  const attemptsOf = (leadId: string, count: number) => waitForAttempts(system, leadId, count);
 
   const creates = () => twilio.requests.filter((r) => r.method === 'POST');
 

@@ -4,15 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { startZapierFake, HOOK_PATH, type ZapierFake } from '../../fakes/zapier';
-import { eventually, startSystem, type TestSystem } from '../../support/system';
+import { startSystem, type TestSystem } from '../../support/system';
+import { waitForAttempts, summary } from '../../support/attempts';
 
-type Attempt = Record<string, unknown> & {
-  attempt: number;
-  outcome: string;
-  code: string;
-  request: { method: string; url: string; headers: Record<string, string>; body: string };
-  response?: { status?: number; messageId?: string; body?: string };
-};
 
 describe('zapier kind through the whole system', function () {
   let system: TestSystem;
@@ -57,12 +51,7 @@ describe('zapier kind through the whole system', function () {
     return String(res.body.leadId);
   }
 
-  const attemptsOf = async (leadId: string, count: number) =>
-    eventually(async () => {
-      const items = (await system.attempts(leadId)) as Attempt[];
-      return items.length >= count ? items : undefined;
-    }, 30_000, `${count} attempts of ${leadId}`);
-  const summary = (attempts: Attempt[]) => attempts.map((a) => [a.attempt, a.outcome, a.code]);
+  const attemptsOf = (leadId: string, count: number) => waitForAttempts(system, leadId, count);
 
   it("When the catch hook answers success, then the mapped lead is posted once as JSON and Zapier's id is kept; the hook URL is a masked secret", async () => {
     const { apiKey, endpoint } = await route();
