@@ -155,6 +155,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       attemptId: attemptId(input.leadId, input.endpointId, input.attempt),
       leadId: input.leadId,
       sourceId: input.sourceId,
+      ...(input.clientId ? { clientId: input.clientId } : {}),
       buyerId: input.buyerId,
       endpointId: input.endpointId,
       kind: loaded?.endpoint.kind ?? 'unknown',

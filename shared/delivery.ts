@@ -74,6 +74,8 @@ export interface AttemptRecord {
   attemptId: string;
   leadId: string;
   sourceId: string;
+  /** The source's own id of the lead (`id` in the intake body), when it sent one. */
+  clientId?: string;
   buyerId: string;
   endpointId: string;
   kind: string;

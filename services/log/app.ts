@@ -10,8 +10,10 @@ import { errorHandler, notFound, requestContext, securityHeaders } from '../../s
 import { pingStore } from '../../shared/models';
 import { NotFoundError } from '../../shared/errors';
 import { idParam } from '../intake/validate';
+import { createAttemptRoutes } from './attempts';
 import type { LogDeps } from './deps';
 import { createEvidenceRoutes, createPublicEvidenceRoutes } from './evidence';
+import { createPageRoutes } from './pages';
 import { attemptItem, entryItem, readJournal } from './read';
 
 export function createLogApp(deps: LogDeps): express.Express {
@@ -27,6 +29,7 @@ export function createLogApp(deps: LogDeps): express.Express {
     res.status(store ? 200 : 503).json({ status: store ? 'ready' : 'not_ready', store });
   });
   app.use(createPublicEvidenceRoutes(deps));
+  app.use(createPageRoutes(deps));
 
   const api = Router();
   api.use(authenticate({ adminToken: deps.adminToken, sources: createSourceAuth(deps.models), allowSources: false }), requireAdmin());
@@ -45,6 +48,7 @@ export function createLogApp(deps: LogDeps): express.Express {
     res.json({ leadId, items: entries.map(entryItem) });
   });
 
+  api.use(createAttemptRoutes(deps));
   api.use(createEvidenceRoutes(deps));
   app.use(api);
   app.use(notFound());

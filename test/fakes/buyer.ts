@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface ScriptStep {
   status: number;
+  /** The reason phrase of the status line (default: the standard one). */
+  statusText?: string;
   headers?: Record<string, string>;
   body?: string | Record<string, unknown>;
   /** Wait this long before answering (a slow buyer). */
@@ -55,6 +57,7 @@ export async function startFakeBuyer(options: { port?: number; steps?: ScriptSte
       const answer = () => {
         if (step.hangUp) return req.socket.destroy();
         const body = step.body === undefined ? '' : typeof step.body === 'string' ? step.body : JSON.stringify(step.body);
+        if (step.statusText !== undefined) res.statusMessage = step.statusText;
         res.writeHead(step.status, { 'content-type': typeof step.body === 'string' ? 'text/plain' : 'application/json', ...step.headers });
         res.end(body);
       };
