@@ -419,6 +419,26 @@ export async function connectStore(url: string, options: { serverSelectionTimeou
   return { connection, models };
 }
 
+/**
+ * The fields each collection is queried on by equality: `_id`, and every top-level String field
+ * of its indexes (Date and Number fields are ranges and sorts). MongoDB serves these from the
+ * indexes above; FerretDB on PostgreSQL cannot (see deploy/local/ferretdb-indexes.ts), and gets
+ * one containment index per field from them.
+ */
+export function equalityFields(models: Models): Record<string, string[]> {
+  const fields: Record<string, string[]> = {};
+  for (const model of Object.values(models) as Array<Model<unknown>>) {
+    const names = new Set<string>(['_id']);
+    for (const [keys] of model.schema.indexes()) {
+      for (const key of Object.keys(keys)) {
+        if (!key.includes('.') && model.schema.path(key)?.instance === 'String') names.add(key);
+      }
+    }
+    fields[model.collection.collectionName] = [...names];
+  }
+  return fields;
+}
+
 /** True when the store answers a ping within the timeout. */
 export async function pingStore(connection: Connection, timeoutMs = 2_000): Promise<boolean> {
   const db = connection.db;

@@ -20,6 +20,8 @@ export interface MongoStore {
   url: string;
   port: number;
   handler: 'postgresql' | 'sqlite';
+  /** The PostgreSQL database behind it (handler postgresql): for addContainmentIndexes. */
+  pgUrl?: string;
   /** SIGTERM, wait for exit (SIGKILL after 10 s). */
   stop(): Promise<void>;
   /** SIGKILL now (simulates an outage). */
@@ -118,6 +120,7 @@ function makeStore(config: LaunchConfig, first: ManagedProcess, log: (m: string)
     url: config.mongoUrl,
     port: config.port,
     handler: config.backend.handler,
+    ...(config.backend.handler === 'postgresql' ? { pgUrl: config.backend.url } : {}),
     get pid(): number {
       return current.pid;
     },

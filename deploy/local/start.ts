@@ -12,6 +12,8 @@ import path from 'node:path';
 import { generateKeySpec } from '../../shared/crypto';
 import { generateReceiptKeySpec } from '../../services/log/signing';
 import { startFerretDB, type MongoStore } from './ferretdb';
+import { addContainmentIndexes } from './ferretdb-indexes';
+import { connectStore, equalityFields } from '../../shared/models';
 import { spawnManaged, type ManagedProcess } from './proc';
 import { startTemporalDevServer, type TemporalDevServer } from './temporal';
 
@@ -130,6 +132,13 @@ async function main(): Promise<void> {
       stops.push(() => store.stop());
       mongoUrl = store.url;
       storeNote = `FerretDB (${store.handler})`;
+      if (store.pgUrl) {
+        // The collections and their indexes first, then PostgreSQL indexes FerretDB's queries can use.
+        const { connection, models } = await connectStore(mongoUrl);
+        await connection.close();
+        const count = await addContainmentIndexes(store.pgUrl, new URL(mongoUrl).pathname.slice(1), equalityFields(models));
+        say(`  ${count} containment indexes in place (FerretDB's equality filters use them; ARCHITECTURE.md, Queries over the log).`);
+      }
     }
 
     // ---- services -----------------------------------------------------------------------------

@@ -12,6 +12,8 @@ export interface SharedInfra {
   temporalAddress: string;
   /** mongodb://host:port (no database: each test file picks its own). */
   mongoBase: string;
+  /** The PostgreSQL database behind FerretDB (not with TEST_MONGO_URL). */
+  pgUrl?: string;
 }
 
 let shared: Promise<SharedInfra> | undefined;
@@ -27,11 +29,11 @@ export function pgUrl(): string {
 
 export function sharedInfra(): Promise<SharedInfra> {
   shared ??= (async () => {
-    const [temporalAddress, mongoBase] = await Promise.all([
+    const [temporalAddress, store] = await Promise.all([
       process.env.TEST_TEMPORAL_ADDRESS ?? startTemporal().then((s) => s.address),
-      process.env.TEST_MONGO_URL ?? startStore().then((s) => baseOf(s.url)),
+      process.env.TEST_MONGO_URL ? { mongoBase: process.env.TEST_MONGO_URL } : startStore().then((s) => ({ mongoBase: baseOf(s.url), ...(s.pgUrl ? { pgUrl: s.pgUrl } : {}) })),
     ]);
-    return { temporalAddress, mongoBase };
+    return { temporalAddress, ...store };
   })();
   return shared;
 }

@@ -15,7 +15,8 @@ import { createOutbound, type Resolver } from '../../shared/http/outbound';
 import { rememberSecret, rememberSecretsIn } from './secrets';
 import { listen } from '../../shared/http/express';
 import { createLogger, type Logger } from '../../shared/logger';
-import { connectStore, type Models } from '../../shared/models';
+import { connectStore, equalityFields, type Models } from '../../shared/models';
+import { addContainmentIndexes } from '../../deploy/local/ferretdb-indexes';
 import { installRuntimeLogger } from '../../shared/worker-runtime';
 import { dataConverter, EncryptionCodec, FAILURE_CONVERTER_PATH } from '../../shared/codec';
 import { leadWorkflowId, type LeadView } from '../../shared/delivery';
@@ -146,6 +147,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   installRuntimeLogger(logger);
 
   const { connection: store, models } = await connectStore(mongoUrl);
+  // As `npm start` does on FerretDB: PostgreSQL indexes its equality filters can use.
+  if (infra?.pgUrl && !options.mongoUrl) await addContainmentIndexes(infra.pgUrl, `t_${suffix}`, equalityFields(models));
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, dataConverter: converter });
   const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
