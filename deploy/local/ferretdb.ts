@@ -199,16 +199,23 @@ async function withMaintenanceClient<T>(pgUrl: string, fn: (client: PgClient) =>
 async function ensurePgDatabase(pgUrl: string, database: string): Promise<'created' | 'exists'> {
   return withMaintenanceClient(pgUrl, async (client) => {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (found.rowCount) return 'exists';
-    try {
-      await client.query(`CREATE DATABASE ${quoteIdent(database)}`);
-      return 'created';
-    } catch (err) {
-      // Another process created it concurrently (42P04 duplicate_database, or 23505 on pg_database's index).
-      const code = (err as { code?: unknown }).code;
-      if (code === '42P04' || code === '23505') return 'exists';
-      throw err;
+    let outcome: 'created' | 'exists' = 'exists';
+    if (!found.rowCount) {
+      try {
+        await client.query(`CREATE DATABASE ${quoteIdent(database)}`);
+        outcome = 'created';
+      } catch (err) {
+        // Another process created it concurrently (42P04 duplicate_database, or 23505 on pg_database's index).
+        const code = (err as { code?: unknown }).code;
+        if (code !== '42P04' && code !== '23505') throw err;
+      }
     }
+    // FerretDB prepares one statement per filter *shape* with the field names as parameters
+    // (`_jsonb -> $1 @> $2`): after five runs PostgreSQL may cache a generic plan, which cannot use
+    // the expression indexes of ferretdb-indexes.ts, for every field of that shape. Plan each run.
+    // Only the database's owner may: without it queries stay correct, only slower on big tables.
+    await client.query(`ALTER DATABASE ${quoteIdent(database)} SET plan_cache_mode = force_custom_plan`).catch(() => undefined);
+    return outcome;
   });
 }
 
