@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     console.log(`wall time:     ${(wallMs / 1000).toFixed(2)} s`);
     console.log(`rows/s:        ${Math.round(rows / (wallMs / 1000)).toLocaleString('en')} overall, ${Math.round(rows / ((wallMs - firstByteMs) / 1000)).toLocaleString('en')} once streaming`);
     console.log(`node RSS:      baseline ${mib(baseline.rss)}, peak ${mib(peakRss)} (+${mib(peakRss - baseline.rss)}); heap used baseline ${mib(baseline.heapUsed)}, peak ${mib(peakHeap)}${gc ? '' : ' (run with --expose-gc for a settled baseline)'}`);
-    console.log(`FerretDB RSS:  baseline ${mib(ferretBaseline)}, peak ${mib(peakFerret)} (FerretDB 1.x sorts in its own memory: see docs/explain-plans.md)`);
+    console.log(`FerretDB RSS:  baseline ${mib(ferretBaseline)}, peak ${mib(peakFerret)} (FerretDB 1.x sorts in its own memory: see ARCHITECTURE.md, "Queries over the log")`);
     await app.close();
   } finally {
     await connection.close();
