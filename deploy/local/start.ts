@@ -214,7 +214,7 @@ Restore the old .data/local.json, or start from an empty store: stop, then drop 
     say(`
 Lead delivery is running.
   Intake service   ${intakeUrl}            (POST /v1/leads, GET /v1/leads/:id, /v1/admin/…)
-  Log service      http://${HOST}:${logPort}            (GET /v1/leads/:id/attempts)
+  Log service      http://${HOST}:${logPort}            (dispute page: open it and sign in with the admin token; GET /v1/attempts, /v1/attempts.csv, /v1/leads/:id/receipt)
   Temporal UI      ${uiUrl ?? '(external Temporal: see your cluster)'}
   Temporal         ${temporalAddress}
   Store            ${storeNote}: ${mongoUrl.replace(/\/\/[^@/]*@/, '//****@')}
