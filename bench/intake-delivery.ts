@@ -13,12 +13,14 @@ import { NativeConnection } from '@temporalio/worker';
 import { startFakeBuyer } from '../test/fakes/buyer';
 import { startSystem, workflowBundle } from '../test/support/system';
 import { stopInfra } from '../test/support/infra';
-import { leadWorkflowId, type AppendJournalInput, type AttemptInput, type AttemptResult, type RoutingPlan } from '../shared/delivery';
+import { leadWorkflowId, type AppendJournalInput, type AttemptInput, type AttemptResult, type BuyerCheck, type RoutingPlan } from '../shared/delivery';
 import type { deliverLead } from '../workflows/deliverLead';
 import { dataConverter } from '../shared/codec';
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 300);
 const RATE = Number(process.env.BENCH_RATE ?? 30);
+/** The bench stops by itself: a stuck run (e.g. a workflow waiting on an activity nobody serves) gives up. */
+const LIMIT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 15 * 60_000);
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
     const plan: RoutingPlan = { sourceId: 'src_bare', freshnessMs: 600_000, unroutable: [], buyers: [{ buyerId: 'buy_bare', name: 'bare', accept: 'all', endpoints: [{ endpointId: 'ep_bare', buyerId: 'buy_bare', kind: 'webhook', role: 'accept', version: 1, backoffMs: [1000], timeoutMs: 10_000 }] }] };
     const noop = {
       loadRoutingPlan: () => Promise.resolve(plan),
+      checkBuyer: (): Promise<BuyerCheck> => Promise.resolve({ breakers: { ep_bare: 'closed' } }),
       deliverAttempt: (input: AttemptInput): Promise<AttemptResult> => {
         const now = Date.now();
         return Promise.resolve({ outcome: 'success', code: 'ok', reason: '200', status: 200, record: { attemptId: 'x', leadId: input.leadId, sourceId: input.sourceId, buyerId: input.buyerId, endpointId: input.endpointId, kind: 'webhook', role: 'accept', attempt: input.attempt, startedAt: now, finishedAt: now, latencyMs: 0, outcome: 'success', code: 'ok', reason: '200' } });
@@ -120,6 +123,12 @@ overhead: system / ceiling  ${(systemRate / bareRate).toFixed(2)}`);
     await stopInfra();
   }
 }
+
+const limit = setTimeout(() => {
+  console.error(`bench: gave up after ${LIMIT_MS / 60_000} min (BENCH_TIMEOUT_MS)`);
+  void stopInfra().finally(() => process.exit(2));
+}, LIMIT_MS);
+limit.unref();
 
 main().catch((error: unknown) => {
   console.error(error);
