@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { resolveBinary } from './binaries';
 import { freePort, waitForPort } from './ports';
-import { describeExit, sleep, spawnManaged, type ManagedProcess } from './proc';
+import { describeExit, sleep, spawnManaged, type ExitInfo, type ManagedProcess } from './proc';
 
 // The `mongodb` driver is a dependency of mongoose, not of this project: reach it through mongoose.
 const { MongoClient } = mongoose.mongo;
@@ -30,6 +30,10 @@ export interface MongoStore {
   restart(): Promise<void>;
   /** pid of the current FerretDB process (changes on restart). */
   pid: number;
+  /** Resolves once the current FerretDB process has exited (never rejects; a new one after restart). */
+  readonly exited: Promise<ExitInfo>;
+  /** Last lines of the current process's output. */
+  tail(n?: number): string;
 }
 
 export interface StartFerretDBOptions {
@@ -124,6 +128,10 @@ function makeStore(config: LaunchConfig, first: ManagedProcess, log: (m: string)
     get pid(): number {
       return current.pid;
     },
+    get exited(): Promise<ExitInfo> {
+      return current.exited;
+    },
+    tail: (n?: number) => current.tail(n),
     stop: async () => {
       await current.stop(10_000);
       if (config.ownsStateDir) fs.rmSync(config.stateDir, { recursive: true, force: true });
@@ -289,7 +297,9 @@ function buildArgs(c: LaunchConfig): string[] {
 
 async function launch(c: LaunchConfig, log: (m: string) => void): Promise<ManagedProcess> {
   const started = Date.now();
-  const proc = spawnManaged(c.binary, buildArgs(c), { name: 'ferretdb', logFile: c.logFile });
+  // A PostgreSQL password in the URL is not written to the log file's command line.
+  const password = c.backend.handler === 'postgresql' ? parsePgUrl(c.backend.url).password : '';
+  const proc = spawnManaged(c.binary, buildArgs(c), { name: 'ferretdb', logFile: c.logFile, ...(password ? { mask: [password, decodeURIComponent(password)] } : {}) });
   try {
     await waitUntilReady(proc, c);
   } catch (err) {

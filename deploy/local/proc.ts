@@ -48,6 +48,8 @@ export interface ManagedProcessOptions {
   logFile?: string;
   /** Kill the child when this Node process exits (default true). */
   killOnParentExit?: boolean;
+  /** Secret values in the arguments, written as **** in the command line that heads the log file. */
+  mask?: readonly string[];
 }
 
 export interface ManagedProcess {
@@ -97,6 +99,10 @@ function installExitHooks(): void {
   process.on('SIGTERM', onTerminatingSignal);
 }
 
+function maskSecrets(text: string, secrets: readonly string[] = []): string {
+  return [...secrets].filter(Boolean).sort((a, b) => b.length - a.length).reduce((out, secret) => out.split(secret).join('****'), text);
+}
+
 function openLogStream(logFile: string): fs.WriteStream {
   fs.mkdirSync(path.dirname(path.resolve(logFile)), { recursive: true });
   return fs.createWriteStream(logFile, { flags: 'a' });
@@ -106,7 +112,7 @@ function openLogStream(logFile: string): fs.WriteStream {
 export function spawnManaged(command: string, args: readonly string[], opts: ManagedProcessOptions): ManagedProcess {
   const ring = new LineRing();
   const logStream = opts.logFile ? openLogStream(opts.logFile) : undefined;
-  if (logStream) logStream.write(`\n==== ${new Date().toISOString()} ${opts.name}: ${command} ${args.join(' ')}\n`);
+  if (logStream) logStream.write(`\n==== ${new Date().toISOString()} ${opts.name}: ${maskSecrets(`${command} ${args.join(' ')}`, opts.mask)}\n`);
 
   const child = spawn(command, [...args], {
     cwd: opts.cwd,

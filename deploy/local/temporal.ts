@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../../shared/search-attributes';
 import { resolveBinary } from './binaries';
 import { freePort } from './ports';
-import { describeExit, spawnManaged, sleep, type ManagedProcess } from './proc';
+import { describeExit, spawnManaged, sleep, type ExitInfo, type ManagedProcess } from './proc';
 
 export interface TemporalDevServer {
   /** host:port of the frontend gRPC service, for `Connection.connect({ address })`. */
@@ -23,6 +23,10 @@ export interface TemporalDevServer {
   /** SIGKILL now (simulates an outage). */
   kill(): void;
   pid: number;
+  /** Resolves once the server process has exited (never rejects). */
+  exited: Promise<ExitInfo>;
+  /** Last lines of the server's output. */
+  tail(n?: number): string;
 }
 
 export interface StartTemporalOptions {
@@ -108,7 +112,8 @@ async function launch(binary: string, o: LaunchOptions, log: (m: string) => void
   const args = buildArgs(o);
   const address = `${HOST}:${o.port}`;
   const started = Date.now();
-  const proc = spawnManaged(binary, args, { name: 'temporal', logFile: o.logFile });
+  // The codec endpoint carries the codec token: not in the log file's command line.
+  const proc = spawnManaged(binary, args, { name: 'temporal', logFile: o.logFile, ...(o.codecEndpoint ? { mask: [o.codecEndpoint] } : {}) });
   try {
     await waitUntilReady(proc, address, o.namespace, o.logFile, log);
   } catch (err) {
@@ -127,6 +132,8 @@ async function launch(binary: string, o: LaunchOptions, log: (m: string) => void
     uiPort: o.uiPort,
     namespace: o.namespace,
     pid: proc.pid,
+    exited: proc.exited,
+    tail: (n?: number) => proc.tail(n),
     stop: () => proc.stop(10_000),
     kill: () => proc.kill(),
   };

@@ -20,9 +20,16 @@ runService('log', async (logger) => {
   logger.info({ url: `http://${config.HOST}:${server.port}` }, 'log service listening');
   const connection = await connectWorker(config);
   const worker = await createLogWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.LOG_TASK_QUEUE, deps, dataConverter: dataConverter(config.PAYLOAD_KEYS) });
-  const running = worker.run();
+  let stopping = false;
+  const running = worker.run().catch((error: unknown) => {
+    if (stopping) throw error;
+    // A worker that stopped polling must not leave a live process doing nothing: exit, and let the supervisor restart it.
+    logger.fatal({ err: error }, 'log worker stopped unexpectedly');
+    process.exit(1);
+  });
   logger.info({ taskQueue: config.LOG_TASK_QUEUE }, 'log worker running');
   return async () => {
+    stopping = true;
     worker.shutdown();
     await running;
     await connection.close();
