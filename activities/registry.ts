@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { z } from 'zod';
-import type { AttemptRecord, BuyerAnswer, SentRequest } from '../shared/delivery';
+import type { AttemptRecord, BuyerAnswer, ReadBack, SentRequest } from '../shared/delivery';
 import type { FieldError } from '../shared/errors';
 import { fieldErrorsFromIssues } from '../shared/errors';
 import { OutboundError, type Outbound } from '../shared/http/outbound';
@@ -50,6 +50,7 @@ export interface AttemptOutcome extends Classification {
   startedAt: number;
   finishedAt: number;
   error?: string;
+  readBack?: ReadBack;
 }
 
 export interface Registry {
@@ -124,16 +125,42 @@ export function createRegistry(deps: { outbound: Outbound; logger?: Logger; kind
     const kind = mustGet(endpoint.kind);
     const startedAt = Date.now();
     let request: SentRequest | undefined;
+    let readBack: ReadBack | undefined;
+    let phase: 'prepare' | 'lookup' | 'send' = 'prepare';
     try {
       const prepared = kind.map(endpoint, { ...ctx, now: startedAt });
       request = redactSecrets(prepared.describe);
+      if (ctx.readBack && kind.lookup) {
+        // An earlier send may have arrived: look before sending again, and record what was found.
+        phase = 'lookup';
+        const lookup = kind.lookup.bind(kind);
+        readBack = await withTimeout(endpoint.timeoutMs, (io) => lookup(prepared, endpoint, { ...io, outbound: deps.outbound }));
+        if (readBack.found) {
+          return { outcome: 'success', code: 'found_on_read_back', reason: `already there: ${readBack.detail}; not sent again`, readBack, startedAt, finishedAt: Date.now(), ...(readBack.messageId ? { response: { messageId: readBack.messageId } } : {}) };
+        }
+      }
+      phase = 'send';
       const answer = await withTimeout(endpoint.timeoutMs, (io) => kind.send(prepared, endpoint, { ...io, outbound: deps.outbound }));
       const classification = kind.classify(answer);
-      return { ...classification, request, response: excerpt(answer), startedAt, finishedAt: Date.now() };
+      return { ...classification, request, response: excerpt(answer), startedAt, finishedAt: Date.now(), ...(readBack ? { readBack } : {}) };
     } catch (error) {
+      if (phase === 'lookup') {
+        // Nothing was sent by this attempt: the read-back failed, so the attempt waits for the next
+        // one. A kind that classified the provider's refusal (429 with Retry-After, 5xx) says so.
+        const own = readBackClassification(error);
+        const cause = own ?? classifyThrown(error, endpoint.timeoutMs);
+        if (!own && cause.code === 'internal_error') deps.logger?.error({ err: error, kind: endpoint.kind }, 'endpoint kind lookup threw');
+        const classification: Classification = {
+          outcome: 'transient',
+          code: `read_back_${cause.code}`,
+          reason: `could not read back before re-sending: ${cause.reason}`,
+          ...(cause.retryAfterMs !== undefined ? { retryAfterMs: cause.retryAfterMs } : {}),
+        };
+        return { ...classification, startedAt, finishedAt: Date.now(), error: redactText(errorText(error)) };
+      }
       const classification = classifyThrown(error, endpoint.timeoutMs);
       if (classification.code === 'internal_error') deps.logger?.error({ err: error, kind: endpoint.kind }, 'endpoint kind threw');
-      return { ...classification, ...(request ? { request } : {}), startedAt, finishedAt: Date.now(), error: redactText(errorText(error)) };
+      return { ...classification, ...(request ? { request } : {}), startedAt, finishedAt: Date.now(), error: redactText(errorText(error)), ...(readBack ? { readBack } : {}) };
     }
   }
 
@@ -155,6 +182,14 @@ export function createRegistry(deps: { outbound: Outbound; logger?: Logger; kind
 
 class AttemptTimeout extends Error {}
 
+/** A kind's lookup may throw an error carrying its own classification of the provider's answer. */
+function readBackClassification(error: unknown): Classification | undefined {
+  const c = error && typeof error === 'object' && 'classification' in error ? (error).classification : undefined;
+  if (!c || typeof c !== 'object') return undefined;
+  const { outcome, code, reason } = c as Partial<Classification>;
+  return typeof outcome === 'string' && typeof code === 'string' && typeof reason === 'string' ? (c as Classification) : undefined;
+}
+
 async function withTimeout<T>(timeoutMs: number, run: (io: { signal: AbortSignal; timeoutMs: number }) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -175,20 +210,34 @@ function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-/** Network faults are the buyer's side being unreachable: transient. Our refusals are permanent. */
+/**
+ * Thrown errors become outcomes. Nothing reached the buyer (refused connection, DNS, TLS, our own
+ * refusals): transient or permanent. The request may have reached the buyer (a timeout or a reset
+ * after it was written, or from a transport that cannot tell): `unknown` — the lead stays with
+ * that buyer and the endpoint is retried with the same idempotency key.
+ */
 export function classifyThrown(error: unknown, timeoutMs: number): Classification {
-  if (error instanceof AttemptTimeout) return { outcome: 'transient', code: 'timeout', reason: `no answer within ${timeoutMs / 1000}s` };
+  const noAnswer = `no answer within ${timeoutMs / 1000}s`;
+  if (error instanceof AttemptTimeout) return { outcome: 'unknown', code: 'timeout', reason: `${noAnswer}; the request may have reached the buyer` };
   if (error instanceof MappingError) return { outcome: 'permanent', code: 'mapping_error', reason: error.message };
   if (error instanceof OutboundError) {
+    const mayHaveArrived = error.sent !== false;
     switch (error.code) {
       case 'timeout':
-        return { outcome: 'transient', code: 'timeout', reason: `no answer within ${timeoutMs / 1000}s` };
+        return mayHaveArrived
+          ? { outcome: 'unknown', code: 'timeout', reason: `${noAnswer} after the request was sent` }
+          : { outcome: 'transient', code: 'connect_timeout', reason: `${noAnswer}; the request was not sent` };
+      case 'connection_reset':
+      case 'network_error':
+        return mayHaveArrived
+          ? { outcome: 'unknown', code: error.code, reason: `${error.message}, after the request was sent` }
+          : { outcome: 'transient', code: error.code, reason: `${error.message}, before the request was sent` };
+      case 'aborted':
+        return mayHaveArrived ? { outcome: 'unknown', code: 'cancelled', reason: `${error.message} after the request was sent` } : { outcome: 'transient', code: 'cancelled', reason: error.message };
       case 'blocked_address':
         return { outcome: 'permanent', code: 'blocked_address', reason: error.message };
       case 'invalid_url':
         return { outcome: 'permanent', code: 'invalid_url', reason: error.message };
-      case 'aborted':
-        return { outcome: 'transient', code: 'cancelled', reason: error.message };
       default:
         return { outcome: 'transient', code: error.code, reason: error.message };
     }
@@ -224,5 +273,6 @@ export function toRecord(base: Omit<AttemptRecord, 'startedAt' | 'finishedAt' | 
     ...(outcome.response ? { response: outcome.response } : {}),
     ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
     ...(outcome.error ? { error: outcome.error } : {}),
+    ...(outcome.readBack ? { readBack: outcome.readBack } : {}),
   };
 }

@@ -7,7 +7,7 @@
  */
 import type { z } from 'zod';
 import type { FieldError } from '../shared/errors';
-import type { OutcomeClass, SentRequest, BuyerAnswer } from '../shared/delivery';
+import type { OutcomeClass, SentRequest, BuyerAnswer, ReadBack } from '../shared/delivery';
 import type { LeadContext } from '../shared/mapping';
 import type { Outbound } from '../shared/http/outbound';
 
@@ -28,6 +28,11 @@ export interface AttemptContext extends LeadContext {
   attempt: number;
   /** Wall-clock ms at which the attempt is prepared. */
   now: number;
+  /**
+   * An earlier send of this lead to this endpoint may have arrived (an `unknown` outcome, or an
+   * execution of this attempt that never reported back): kinds with `lookup` read back first.
+   */
+  readBack?: boolean;
 }
 
 /** What a kind's `map` produces: the exact request, and the redacted copy for the record. */
@@ -70,6 +75,12 @@ export interface EndpointKind<Config = Record<string, unknown>, Secrets = Record
   map(endpoint: LoadedEndpoint<Config, Secrets>, ctx: AttemptContext): Prepared<Payload>;
   send(prepared: Prepared<Payload>, endpoint: LoadedEndpoint<Config, Secrets>, io: SendIO): Promise<KindAnswer>;
   classify(answer: KindAnswer): Classification;
+  /**
+   * Optional: find out at the provider whether this lead already arrived (CRM record by lead id or
+   * email, sheet row by lead id, Twilio message list). Called by the registry before re-sending
+   * after an ambiguous outcome; `found` means "do not send again, it is there". Throws like `send`.
+   */
+  lookup?(prepared: Prepared<Payload>, endpoint: LoadedEndpoint<Config, Secrets>, io: SendIO): Promise<ReadBack>;
 }
 
 /** Thrown by `map` when the lead cannot be sent as configured (a required field is missing). */

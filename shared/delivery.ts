@@ -5,7 +5,16 @@
  */
 import type { Lead } from './lead';
 
-export type OutcomeClass = 'success' | 'transient' | 'permanent';
+/**
+ * success: the buyer took it. transient: it did not reach the buyer, or the buyer asked for a
+ * retry (5xx, 408, 429, refused connection, DNS) — retried on the schedule. permanent: the buyer
+ * refused it (400, 401, 403, 404, 422, hard bounce…) — never retried. unknown: it may have
+ * reached the buyer (a timeout after the request was written, a reset after the buyer read it, a
+ * worker lost mid-send) — the lead stays with that buyer and the same endpoint is retried with the
+ * same idempotency key, reading back first where the kind can.
+ */
+export type OutcomeClass = 'success' | 'transient' | 'permanent' | 'unknown';
+export const OUTCOME_CLASSES: readonly OutcomeClass[] = ['success', 'transient', 'permanent', 'unknown'];
 export type EndpointRole = 'accept' | 'notify';
 export type AcceptRule = 'all' | 'any';
 /**
@@ -14,7 +23,14 @@ export type AcceptRule = 'all' | 'any';
  */
 export type LeadStatus = 'accepted' | 'delivering' | 'delivered' | 'dead_lettered' | 'discarded';
 export const LEAD_STATUSES: readonly LeadStatus[] = ['accepted', 'delivering', 'delivered', 'dead_lettered', 'discarded'];
-export type DeadLetterReason = 'no_buyers' | 'all_skipped' | 'all_failed';
+/**
+ * Why a lead is dead-lettered. `partial_at_buyer` and `ambiguous_at_buyer` are *held*: a buyer has
+ * (or may have) received the lead, so it is never offered to another buyer automatically; a
+ * redeliver goes to that buyer unless the operator names another. `internal_error`: our own fault
+ * (never a buyer's); the lead waits for an operator like any other dead letter.
+ */
+export type DeadLetterReason = 'no_buyers' | 'all_skipped' | 'all_failed' | 'partial_at_buyer' | 'ambiguous_at_buyer' | 'internal_error';
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['no_buyers', 'all_skipped', 'all_failed', 'partial_at_buyer', 'ambiguous_at_buyer', 'internal_error'];
 
 export interface DeliverLeadInput {
   leadId: string;
@@ -81,6 +97,12 @@ export interface AttemptRecord {
   kind: string;
   role: EndpointRole;
   attempt: number;
+  /**
+   * Which execution of the attempt activity made this record (1 unless a worker was lost or the
+   * activity timed out and Temporal ran it again). A record for an execution that never reported
+   * back is written by the next one: outcome `unknown`, code `interrupted`.
+   */
+  execution?: number;
   startedAt: number;
   finishedAt: number;
   latencyMs: number;
@@ -93,6 +115,16 @@ export interface AttemptRecord {
   reason: string;
   retryAfterMs?: number;
   error?: string;
+  /** Looked up at the provider before (re-)sending, after an ambiguous outcome: what was found. */
+  readBack?: ReadBack;
+}
+
+/** The result of reading back at the provider whether an earlier, ambiguous send arrived. */
+export interface ReadBack {
+  found: boolean;
+  /** The provider's id of what was found (CRM record, Twilio message SID, sheet row). */
+  messageId?: string;
+  detail: string;
 }
 
 export interface AttemptInput {
@@ -105,6 +137,10 @@ export interface AttemptInput {
   endpointId: string;
   version: number;
   attempt: number;
+  /** The previous attempt at this endpoint was ambiguous: read back before re-sending where the kind can. */
+  readBack?: boolean;
+  /** The buyer already holds the lead: a breaker open is a reason to wait, never to skip. */
+  held?: boolean;
 }
 
 /** A buyer's fitness before its turn. */
@@ -116,6 +152,16 @@ export interface BuyerCheck {
 export interface AttemptResult {
   /** No request was made (the breaker is open): a decision, not an attempt at the buyer. */
   skipped?: boolean;
+  /**
+   * No request was made because of our own fault before the send (the store or Temporal
+   * unreachable while loading settings or claiming the probe): not an attempt, not charged to the
+   * buyer's schedule; the workflow waits `retryInMs` and asks again.
+   */
+  deferred?: { code: string; reason: string; retryInMs: number };
+  /** Records of earlier executions of this attempt that never reported back (they may have sent). */
+  interrupted?: AttemptRecord[];
+  /** The breaker could not be told this outcome from inside the attempt: the workflow tells it. */
+  unreported?: OutcomeReportInput;
   outcome: OutcomeClass;
   code: string;
   reason: string;
@@ -124,12 +170,24 @@ export interface AttemptResult {
   record: AttemptRecord;
 }
 
+/** What the workflow passes to `reportToBreaker` when the attempt could not report itself. */
+export interface OutcomeReportInput {
+  endpointId: string;
+  buyerId: string;
+  leadId: string;
+  attemptId: string;
+  outcome: OutcomeClass;
+  code: string;
+  reason: string;
+  at: number;
+}
+
 export type JournalEntry =
   | { type: 'intake'; at: number; sourceId: string; clientId?: string; lead: Lead }
   | ({ type: 'attempt'; at: number; /** First attempt at this endpoint (ms). */ firstAttemptAt?: number; /** The endpoint's last attempt for this lead. */ final?: boolean } & AttemptRecord)
   | { type: 'decision'; at: number; decision: string; buyerId?: string; endpointId?: string; reason: string }
   | { type: 'correction'; at: number; by: string; fields: Partial<Lead> }
-  | { type: 'status'; at: number; status: LeadStatus; buyerId?: string; reason?: string; reasonCode?: DeadLetterReason; buyersTried?: string[] };
+  | { type: 'status'; at: number; status: LeadStatus; buyerId?: string; reason?: string; reasonCode?: DeadLetterReason; buyersTried?: string[]; heldBy?: string };
 
 export interface AppendJournalInput {
   leadId: string;
@@ -147,7 +205,7 @@ export interface AppendJournalResult {
   written: number;
 }
 
-export type EndpointStatus = 'pending' | 'delivering' | 'backoff' | 'delivered' | 'failed' | 'skipped' | 'cancelled';
+export type EndpointStatus = 'pending' | 'delivering' | 'backoff' | 'delivered' | 'failed' | 'skipped' | 'cancelled' | 'ambiguous';
 
 export interface EndpointView {
   endpointId: string;
@@ -160,6 +218,8 @@ export interface EndpointView {
   lastCode?: string;
   lastStatus?: number;
   lastReason?: string;
+  /** An attempt succeeded or may have arrived (unknown): the buyer holds the lead. */
+  received?: boolean;
 }
 
 export interface LeadView {
@@ -173,6 +233,10 @@ export interface LeadView {
   reason?: string;
   reasonCode?: DeadLetterReason;
   deadLetteredAt?: number;
+  /** The buyer that has (or may have) received the lead: it is never offered to another automatically. */
+  heldBy?: string;
+  /** Journal entries not yet written to the delivery log, and whether the log refused them (conflict). */
+  journal?: { pending: number; conflict?: string };
   /** The accepting buyer's notify copies: delivered with partial-notify detail. */
   notify?: { delivered: number; failed: number; pending: number };
   buyersTried: string[];

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Classification, EndpointKind, KindAnswer, SendIO } from '../types';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
+import type { ReadBack } from '../../shared/delivery';
 import { applyMapping, validateMapping, type Mapping } from '../../shared/mapping';
 import { classifyHttpStatus, parseRetryAfter } from '../http-classify';
 import { ClientCredentialsCache, classifyTokenFailure, deadline, oneLine, parseJsonObject, tokenCacheKey, type CachedToken, type TokenRequest } from '../oauth';
@@ -25,6 +26,8 @@ import { ClientCredentialsCache, classifyTokenFailure, deadline, oneLine, parseJ
  *    nothing rewritten). `Prefer: return=representation` + `$select=leadid` returns the row id.
  *    With `duplicateDetection`, `MSCRM.SuppressDuplicateDetection: false` makes the org's duplicate
  *    rules refuse a lead that duplicates another record (500, 0x80040333: permanent).
+ * 3. Read-back (after an ambiguous attempt, before writing again): `GET leads(<key>)?$select=leadid`
+ *    with the same token: 200 → the row is there (its id recorded, nothing sent); 404 → not there.
  * Sources: learn.microsoft.com/power-apps/developer/data-platform/webapi/ (create-entity-web-api,
  * update-delete-entities-using-web-api "Upsert a table row", perform-conditional-operations-using-
  * web-api "Prevent update in upsert", compose-http-requests-handle-errors, manage-duplicate-
@@ -140,9 +143,8 @@ export function createDynamicsKind(deps: KindDeps, tokens = new ClientCredential
     return { ...readDynamicsAnswer(response.status, text, response.headers, payload.leadGuid), headers: response.headers, body: text, bodyBytes: response.bodyBytes };
   }
 
-  /** The id of the row that already exists (412): known for a primary key, read for an alternate key. */
-  async function existingId(payload: DynamicsPayload, token: CachedToken, io: SendIO, remaining: () => number): Promise<string | undefined> {
-    if (payload.leadGuid) return payload.leadGuid;
+  /** GET the row (its key column only). `If-None-Match: null`: the current row, never a cached one. */
+  async function read(payload: DynamicsPayload, token: CachedToken, io: SendIO, remaining: () => number): Promise<DynamicsAnswer> {
     const response = await io.outbound.request({
       method: 'GET',
       url: `${payload.rowUrl}?$select=leadid`,
@@ -150,8 +152,15 @@ export function createDynamicsKind(deps: KindDeps, tokens = new ClientCredential
       timeoutMs: remaining(),
       signal: io.signal,
     });
-    const id = parseJsonObject(response.body.toString('utf8'))?.leadid;
-    return response.status === 200 && typeof id === 'string' ? id : undefined;
+    const text = response.body.toString('utf8');
+    return { ...readDynamicsAnswer(response.status, text, response.headers), headers: response.headers, body: text, bodyBytes: response.bodyBytes };
+  }
+
+  /** The id of the row that already exists (412): known for a primary key, read for an alternate key. */
+  async function existingId(payload: DynamicsPayload, token: CachedToken, io: SendIO, remaining: () => number): Promise<string | undefined> {
+    if (payload.leadGuid) return payload.leadGuid;
+    const answer = await read(payload, token, io, remaining);
+    return answer.status === 200 ? answer.messageId : undefined;
   }
 
   return {
@@ -205,7 +214,48 @@ export function createDynamicsKind(deps: KindDeps, tokens = new ClientCredential
       return answer;
     },
     classify: (answer) => classifyDynamicsAnswer(answer),
+    async lookup(prepared, endpoint, io): Promise<ReadBack> {
+      const remaining = deadline(io.timeoutMs);
+      const request = tokenRequest(prepared.payload, endpoint.endpointId, endpoint.secrets);
+      const key = endpoint.config.alternateKey ? `alternate key ${endpoint.config.alternateKey}` : 'the row id derived from the lead id';
+      let grant = await tokens.get(request, { outbound: io.outbound, timeoutMs: remaining(), signal: io.signal });
+      if (!grant.ok) return dynamicsReadBack(grant.answer, key);
+      let answer = await read(prepared.payload, grant.token, io, remaining);
+      if (answer.status === 401) {
+        // The same one refresh as the write gets.
+        tokens.invalidate(request.key, grant.token.accessToken);
+        grant = await tokens.get(request, { outbound: io.outbound, timeoutMs: remaining(), signal: io.signal });
+        if (!grant.ok) return dynamicsReadBack({ ...grant.answer, refreshed: true }, key);
+        answer = { ...(await read(prepared.payload, grant.token, io, remaining)), refreshed: true };
+      }
+      return dynamicsReadBack(answer, key);
+    },
   } satisfies EndpointKind<Config, Secrets, DynamicsPayload>;
+}
+
+/** A read-back Dataverse could not answer now (429, 5xx): the attempt is transient, nothing is sent. */
+export class DynamicsReadBackError extends Error {
+  constructor(readonly classification: Classification) {
+    super(`Dataverse could not be read back: ${classification.code} (${classification.reason})`);
+    this.name = 'DynamicsReadBackError';
+  }
+}
+
+/**
+ * What the read of `leads(<key>)` says: 200 → the row is there; 404 → it is not. An answer that
+ * says "later" throws (nothing sent this attempt); any other refusal does not block: the write is
+ * create-only on that key, so it cannot make a second row; it goes ahead and its answer decides.
+ */
+export function dynamicsReadBack(answer: DynamicsAnswer, key: string): ReadBack {
+  const status = answer.status ?? 0;
+  if (answer.phase === 'api' && status === 200) {
+    if (!answer.messageId) throw new DynamicsReadBackError({ outcome: 'transient', code: 'dynamics_unexpected_answer', reason: 'GET leads(<key>): 200 without a leadid' });
+    return { found: true, messageId: answer.messageId, detail: `lead row ${answer.messageId} exists under ${key}${answer.refreshed ? ' (read after one token refresh)' : ''}` };
+  }
+  if (answer.phase === 'api' && status === 404) return { found: false, detail: `no lead row under ${key} (GET leads(<key>): 404${answer.odataCode ? ` ${answer.odataCode}` : ''})` };
+  const classification = classifyDynamicsAnswer(answer);
+  if (classification.outcome !== 'permanent') throw new DynamicsReadBackError(classification);
+  return { found: false, detail: `could not read back (${classification.code}: ${classification.reason}); the create-only write on that key cannot make a second row, so it goes ahead and its answer decides` };
 }
 
 /** Dataverse answers `{leadid, …}` (return=representation), or 204 with OData-EntityId, or `{error:{code,message}}`. */

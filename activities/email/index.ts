@@ -253,12 +253,15 @@ export function classifyResendAnswer(answer: KindAnswer, now = Date.now()): Clas
       case LOCAL.unverified:
         return { outcome: 'permanent', code: 'resend_domain_not_verified', reason: reason(message) };
       case LOCAL.timeout:
-        return { outcome: 'transient', code: 'timeout', reason: reason(message) };
+        // Resend may have accepted the email before our deadline: ambiguous (the retry carries the same Idempotency-Key).
+        return { outcome: 'unknown', code: 'timeout', reason: reason(message) };
       case LOCAL.cancelled:
-        return { outcome: 'transient', code: 'cancelled', reason: reason(message) };
+        // Cancelled mid-request: it may have reached Resend (the retry carries the same Idempotency-Key).
+        return { outcome: 'unknown', code: 'cancelled', reason: reason(`${message}; Resend may have received it`) };
       default:
-        // The SDK swallows network failures ({ error, statusCode: null }): Resend was not reached.
-        return { outcome: 'transient', code: 'resend_network_error', reason: reason(`Resend not reached: ${message || 'network error'}`) };
+        // The SDK swallows network failures ({ error, statusCode: null }) without their cause: a refused
+        // connection and a reset after the request was sent look the same, so it may have reached Resend.
+        return { outcome: 'unknown', code: 'resend_network_error', reason: reason(`no answer from Resend (${message || 'network error'}); the SDK does not say whether the request reached it`) };
     }
   }
 

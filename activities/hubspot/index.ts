@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Classification, EndpointKind, KindAnswer } from '../types';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
-import { MAX_RETRY_AFTER_MS } from '../../shared/delivery';
+import { MAX_RETRY_AFTER_MS, type ReadBack } from '../../shared/delivery';
 import { applyMapping, requireKeys, validateMapping, type Mapping } from '../../shared/mapping';
 import { maskSecret } from '../../shared/redact';
 import { classifyHttpStatus, parseRetryAfter } from '../http-classify';
@@ -16,6 +16,13 @@ import { oneLine, parseJsonObject } from '../oauth';
  * updates the one with that email, so a retry after an ambiguous timeout never makes a second
  * contact. Email is therefore required. The contact id is the attempt's message id.
  *
+ * Read-back (after an ambiguous attempt, before upserting again): `GET /crm/v3/objects/contacts/
+ * <email>?idProperty=email&properties=<the mapped properties>`. Found only when the contact exists
+ * *and* holds every value this upsert writes (the lead-id property too, when the mapping writes
+ * one): a contact with that email alone may predate the lead, and skipping the upsert would then
+ * drop the lead's data while recording a success. Anything less is "not found" and the upsert (which
+ * cannot make a second contact) goes ahead.
+ *
  * 429s carry a `policyName`: TEN_SECONDLY_ROLLING (the burst limit: back in ~10 s, or as
  * Retry-After says) or DAILY (the account's daily allowance: parked until midnight in the account's
  * time zone, `timeZone`, UTC by default; the workflow caps any wait at 6 h and retries after that).
@@ -25,6 +32,10 @@ import { oneLine, parseJsonObject } from '../oauth';
 
 export const USER_AGENT = 'lead-delivery/0.1 (+hubspot)';
 export const UPSERT_PATH = '/crm/v3/objects/contacts/batch/upsert';
+/** Read one contact: `/crm/v3/objects/contacts/{contactId}`, here the email with `idProperty=email`. */
+export const CONTACT_PATH = '/crm/v3/objects/contacts/';
+/** Scope the read-back needs (the upsert needs crm.objects.contacts.write). */
+export const READ_SCOPE = 'crm.objects.contacts.read';
 /** HubSpot's documented burst window: 100-190 requests per rolling 10 s per app. */
 export const TEN_SECONDLY_WAIT_MS = 10_000;
 
@@ -69,6 +80,10 @@ export interface HubspotPayload {
   url: string;
   headers: Record<string, string>;
   body: string;
+  /** The read-back: the contact by this lead's email, with the properties the upsert writes. */
+  lookupUrl: string;
+  /** What the upsert writes (property → value): the read-back compares the contact with it. */
+  properties: Record<string, string>;
 }
 
 export interface HubspotAnswer extends KindAnswer {
@@ -117,8 +132,9 @@ export function createHubspotKind(deps: KindDeps) {
       const body = JSON.stringify({ inputs: [{ idProperty: 'email', id: properties.email, properties }] });
       const url = `${baseUrl}${UPSERT_PATH}`;
       const headers = { authorization: `Bearer ${endpoint.secrets.token}`, 'content-type': 'application/json', accept: 'application/json', 'user-agent': USER_AGENT };
+      const lookupUrl = `${baseUrl}${CONTACT_PATH}${encodeURIComponent(properties.email!)}?idProperty=email&properties=${Object.keys(properties).map(encodeURIComponent).join(',')}`;
       return {
-        payload: { url, headers, body },
+        payload: { url, headers, body, lookupUrl, properties },
         describe: { method: 'POST', url, headers: { ...headers, authorization: `Bearer ${maskSecret(endpoint.secrets.token)}` }, body },
       };
     },
@@ -129,7 +145,53 @@ export function createHubspotKind(deps: KindDeps) {
       return { ...readHubspotAnswer(response.status, text), headers: response.headers, body: text, bodyBytes: response.bodyBytes, timeZone: endpoint.config.timeZone };
     },
     classify: (answer) => classifyHubspotAnswer(answer),
+    async lookup(prepared, endpoint, io): Promise<ReadBack> {
+      const { lookupUrl, headers, properties } = prepared.payload;
+      const { authorization, accept, 'user-agent': userAgent } = headers;
+      const response = await io.outbound.request({ method: 'GET', url: lookupUrl, headers: { authorization: authorization!, accept: accept!, 'user-agent': userAgent! }, timeoutMs: io.timeoutMs, signal: io.signal });
+      return hubspotReadBack(response.status, response.body.toString('utf8'), properties, { headers: response.headers, timeZone: endpoint.config.timeZone });
+    },
   } satisfies EndpointKind<Config, Secrets, HubspotPayload>;
+}
+
+/** A read-back the provider could not answer now (429, 5xx): the registry makes the attempt transient, nothing is sent. */
+export class HubspotReadBackError extends Error {
+  constructor(readonly classification: Classification) {
+    super(`HubSpot could not be read back: ${classification.code} (${classification.reason})`);
+    this.name = 'HubspotReadBackError';
+  }
+}
+
+const sameValue = (name: string, sent: string, held: unknown): boolean => {
+  // HubSpot answers property values as strings (null when empty).
+  const value = typeof held === 'string' ? held : typeof held === 'number' || typeof held === 'boolean' ? String(held) : '';
+  // HubSpot keeps e-mail addresses lower-cased.
+  return name === 'email' ? value.toLowerCase() === sent.toLowerCase() : value === sent;
+};
+
+/**
+ * What a contact read (GET by email) says about the upsert: found when the contact holds every
+ * value it writes. 404: not there. An answer that says "later" (429, 5xx) throws: nothing is sent
+ * this attempt. Any other refusal (401, 403 without the read scope, …) does not block: the upsert
+ * cannot make a second contact, so it goes ahead and its own answer decides.
+ */
+export function hubspotReadBack(status: number, text: string, expected: Record<string, string>, context: { headers?: Record<string, string>; timeZone?: string; now?: number } = {}): ReadBack {
+  const what = 'GET contact by email (idProperty=email)';
+  if (status === 200) {
+    const contact = parseJsonObject(text);
+    const id = typeof contact?.id === 'string' ? contact.id : undefined;
+    const held = (contact?.properties && typeof contact.properties === 'object' ? contact.properties : {}) as Record<string, unknown>;
+    if (!id) throw new HubspotReadBackError({ outcome: 'transient', code: 'hubspot_unexpected_answer', reason: `${what}: 200 without a contact id` });
+    const differing = Object.entries(expected).filter(([name, value]) => !sameValue(name, value, held[name])).map(([name]) => name);
+    const names = Object.keys(expected).join(', ');
+    if (differing.length === 0) return { found: true, messageId: id, detail: `contact ${id} (matched by email) holds every property this lead writes (${names})` };
+    return { found: false, messageId: id, detail: `contact ${id} has this lead's email but not its values (${differing.join(', ')} differ): it may predate the lead, so it is upserted again (the same contact, no second one)` };
+  }
+  if (status === 404) return { found: false, detail: `no contact with this lead's email (${what}: 404)` };
+  const answer = { ...readHubspotAnswer(status, text), ...(context.headers ? { headers: context.headers } : {}), ...(context.timeZone ? { timeZone: context.timeZone } : {}) };
+  const classification = classifyHubspotAnswer(answer, context.now);
+  if (classification.outcome !== 'permanent') throw new HubspotReadBackError(classification);
+  return { found: false, detail: `could not read back (${classification.code}: ${classification.reason}); the upsert by email cannot make a second contact, so it goes ahead and its answer decides` };
 }
 
 /** The parts of HubSpot's answer that decide the outcome (success body, or its error shape). */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Classification, EndpointKind, KindAnswer, SendIO } from '../types';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
-import { MAX_RETRY_AFTER_MS } from '../../shared/delivery';
+import { MAX_RETRY_AFTER_MS, type ReadBack } from '../../shared/delivery';
 import { applyMapping, requireKeys, validateMapping, type Mapping } from '../../shared/mapping';
 import { classifyHttpStatus, parseRetryAfter } from '../http-classify';
 import { ClientCredentialsCache, classifyTokenFailure, deadline, oneLine, parseJson, tokenCacheKey, type CachedToken, type TokenRequest } from '../oauth';
@@ -19,6 +19,10 @@ import { ClientCredentialsCache, classifyTokenFailure, deadline, oneLine, parseJ
  * 2. `PATCH <instance_url>/services/data/vXX.X/sobjects/Lead/<externalIdField>/<leadId>` with the
  *    mapped fields: 201 created, 200 updated (`created: false`) — the same lead id never makes a
  *    second Lead, so a retry after an ambiguous timeout is harmless. The Lead id is the message id.
+ *
+ * 3. Read-back (after an ambiguous attempt, before upserting again): `GET` the same
+ *    `…/sobjects/Lead/<externalIdField>/<leadId>?fields=Id` with the same token: 200 → the Lead is
+ *    there (its Id recorded, nothing sent); 404 → not there, the upsert goes ahead.
  *
  * LastName and Company are required on a Lead: the mapping must fill them (checked when the
  * endpoint is saved, and a lead without them fails permanently before anything is sent).
@@ -126,6 +130,20 @@ export function createSalesforceKind(deps: KindDeps, tokens = new ClientCredenti
     return { ...readSalesforceAnswer(response.status, text), headers: response.headers, body: text, bodyBytes: response.bodyBytes };
   }
 
+  async function read(payload: SalesforcePayload, token: CachedToken, io: SendIO, remaining: () => number): Promise<SalesforceAnswer> {
+    const instanceUrl = typeof token.fields.instance_url === 'string' ? token.fields.instance_url.replace(/\/+$/, '') : '';
+    const { accept, 'user-agent': userAgent } = payload.headers;
+    const response = await io.outbound.request({
+      method: 'GET',
+      url: `${instanceUrl}${payload.path}?fields=Id`,
+      headers: { accept: accept!, 'user-agent': userAgent!, authorization: `Bearer ${token.accessToken}` },
+      timeoutMs: remaining(),
+      signal: io.signal,
+    });
+    const text = response.body.toString('utf8');
+    return { ...readSalesforceAnswer(response.status, text), headers: response.headers, body: text, bodyBytes: response.bodyBytes };
+  }
+
   return {
     kind: 'salesforce',
     description: 'Salesforce Lead upserted by an external-id field holding the lead id (OAuth client credentials)',
@@ -164,7 +182,59 @@ export function createSalesforceKind(deps: KindDeps, tokens = new ClientCredenti
       return { ...(await upsert(prepared.payload, grant.token, io, remaining)), refreshed: true };
     },
     classify: (answer) => classifySalesforceAnswer(answer),
+    async lookup(prepared, endpoint, io): Promise<ReadBack> {
+      const remaining = deadline(io.timeoutMs);
+      const request = tokenRequest(prepared.payload, endpoint.endpointId, endpoint.secrets);
+      const field = endpoint.config.externalIdField;
+      let grant = await tokens.get(request, { outbound: io.outbound, timeoutMs: remaining(), signal: io.signal });
+      if (!grant.ok) return salesforceReadBack(grant.answer, field);
+      if (typeof grant.token.fields.instance_url !== 'string' || !grant.token.fields.instance_url) {
+        tokens.invalidate(request.key, grant.token.accessToken);
+        return salesforceReadBack({ phase: 'token', status: 200, providerCode: 'no_instance_url', providerMessage: 'the token answer has no instance_url' }, field);
+      }
+      let answer = await read(prepared.payload, grant.token, io, remaining);
+      if (answer.status === 401) {
+        // The same one refresh as the upsert gets.
+        tokens.invalidate(request.key, grant.token.accessToken);
+        grant = await tokens.get(request, { outbound: io.outbound, timeoutMs: remaining(), signal: io.signal });
+        if (!grant.ok) return salesforceReadBack({ ...grant.answer, refreshed: true }, field);
+        answer = { ...(await read(prepared.payload, grant.token, io, remaining)), refreshed: true };
+      }
+      return salesforceReadBack(answer, field);
+    },
   } satisfies EndpointKind<Config, Secrets, SalesforcePayload>;
+}
+
+/** A read-back Salesforce could not answer now (5xx, lock, request limit): the attempt is transient, nothing is sent. */
+export class SalesforceReadBackError extends Error {
+  constructor(readonly classification: Classification) {
+    super(`Salesforce could not be read back: ${classification.code} (${classification.reason})`);
+    this.name = 'SalesforceReadBackError';
+  }
+}
+
+/**
+ * What the read of `Lead/<externalIdField>/<leadId>` says: 200 with an Id → the Lead is there.
+ * 404 → it is not (or the field is not an external id: the upsert then fails permanently on its
+ * own). An answer that says "later" throws (nothing sent this attempt); any other refusal does not
+ * block: the upsert by external id cannot make a second Lead, so it goes ahead and its answer decides.
+ */
+export function salesforceReadBack(answer: SalesforceAnswer, field: string): ReadBack {
+  const what = `GET Lead/${field}/<lead id>`;
+  const status = answer.status ?? 0;
+  if (answer.phase === 'api' && status === 200) {
+    const id = answer.messageId;
+    if (!id) throw new SalesforceReadBackError({ outcome: 'transient', code: 'salesforce_unexpected_answer', reason: `${what}: 200 without an Id` });
+    return { found: true, messageId: id, detail: `Lead ${id} holds this lead id in ${field}${answer.refreshed ? ' (read after one token refresh)' : ''}` };
+  }
+  if (answer.phase === 'api' && status === 404) {
+    const note = answer.providerMessage && !/requested resource does not exist/i.test(answer.providerMessage) ? ` — ${oneLine(answer.providerMessage)}` : '';
+    const code = answer.errorCode ? ` ${answer.errorCode}` : '';
+    return { found: false, detail: `no Lead holds this lead id in ${field} (${what}: 404${code}${note})` };
+  }
+  const classification = classifySalesforceAnswer(answer);
+  if (classification.outcome !== 'permanent') throw new SalesforceReadBackError(classification);
+  return { found: false, detail: `could not read back (${classification.code}: ${classification.reason}); the upsert by external id cannot make a second Lead, so it goes ahead and its answer decides` };
 }
 
 /** Salesforce answers errors as an array `[{message, errorCode, fields}]`; a success as `{id, success, errors, created}`. */
@@ -174,7 +244,9 @@ export function readSalesforceAnswer(status: number, text: string): SalesforceAn
   if (status >= 200 && status < 300) {
     // 201 created, 200 {created:false} updated; before API v46 an update answered 204 without a body.
     const body = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+    // An upsert answers {id, …}; a read of the record answers its fields ({attributes, Id, …}).
     if (typeof body.id === 'string') answer.messageId = body.id;
+    else if (typeof body.Id === 'string') answer.messageId = body.Id;
     answer.created = typeof body.created === 'boolean' ? body.created : status === 201;
     return answer;
   }

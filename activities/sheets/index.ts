@@ -4,6 +4,7 @@ import { z } from 'zod';
 // every Google API into the compiler (gigabytes of memory for one API we use).
 import { auth as googleAuth, sheets, type sheets_v4 } from 'googleapis/build/src/apis/sheets';
 import type { Classification, EndpointKind, KindAnswer, LoadedEndpoint } from '../types';
+import type { ReadBack } from '../../shared/delivery';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
@@ -21,6 +22,9 @@ import { classifyHttpStatus, parseRetryAfter } from '../http-classify';
  *   `=HYPERLINK(…)` lands as text, never as a formula.
  * - No duplicate rows: before appending, the lead-id column is read; a lead already there is a
  *   success ("already_present") without a second row. Writes are serialised per spreadsheet.
+ * - Read-back (after an ambiguous attempt): `lookup` reads column A alone (`values.get`, one read
+ *   within the quota) and records the row holding the lead id (`found_on_read_back`); not found,
+ *   the send goes ahead and its own check still runs.
  * - Batched: rows for one spreadsheet are collected for a short window (or until 100 rows) and
  *   written with one `values.append` after one `values.batchGet` (header + lead-id column).
  * - Within quota: a limiter paces reads and writes per service account (60/min) and per project
@@ -372,12 +376,50 @@ export class SheetsBatcher {
       const onAbort = () => {
         const index = current.queue.indexOf(row);
         if (index >= 0) current.queue.splice(index, 1);
-        settle(row, { error: new OutboundError('aborted', 'the attempt was cancelled before the row was written') });
+        // Still queued: nothing was sent. Taken by a flush: its append may be on the way.
+        settle(row, { error: new OutboundError('aborted', index >= 0 ? 'the attempt was cancelled before the row was sent' : 'the attempt was cancelled while the row was being written', index >= 0 ? { sent: false } : {}) });
       };
       io.signal.addEventListener('abort', onAbort, { once: true });
       row.cleanup = () => io.signal.removeEventListener('abort', onAbort);
       this.schedule(payload.spreadsheetId, lane);
     });
+  }
+
+  /**
+   * The read-back: column A of the tab (header and lead ids), one `values.get` within the read
+   * quota. Found: the row holding the lead id. A read Google refuses for good (not shared, no such
+   * tab, …) does not block: the send's own check reads again before appending, and its answer decides.
+   */
+  async lookup(payload: SheetsPayload, io: { signal: AbortSignal; timeoutMs: number }): Promise<ReadBack> {
+    const { account, spreadsheetId, sheet, leadId } = payload;
+    const deadline = Date.now() + io.timeoutMs;
+    const reservation = this.limiter.reserve('read', account, io.timeoutMs - MIN_REQUEST_MS);
+    if (!reservation.ok) {
+      throw new SheetsReadBackError({ outcome: 'transient', code: 'sheets_quota_wait', reason: `Sheets read quota of ${account.email} is used up for ${Math.ceil(reservation.retryAfterMs / 1000)}s`, retryAfterMs: reservation.retryAfterMs });
+    }
+    if (reservation.waitMs > 0) await sleep(reservation.waitMs);
+    const range = `${quoteSheet(sheet)}!A:A`;
+    let values: unknown[][];
+    try {
+      const read = await this.client(account).spreadsheets.values.get({ spreadsheetId, range, majorDimension: 'ROWS' }, { retry: false, timeout: Math.max(100, deadline - Date.now()), signal: io.signal });
+      values = (read.data.values ?? []) as unknown[][];
+    } catch (error) {
+      const outcome = failure(error, { account, spreadsheetId, sheet });
+      if ('error' in outcome) throw outcome.error;
+      const classification = classifySheets(outcome.answer);
+      if (classification.outcome !== 'permanent') throw new SheetsReadBackError(classification);
+      return { found: false, detail: `could not read back (${classification.code}: ${classification.reason}); the send reads the lead-id column again before appending, and its answer decides` };
+    }
+    const cellText = (cells: unknown[] | undefined) => {
+      const value = cells?.[0];
+      return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : '';
+    };
+    const header = cellText(values[0]);
+    if (values.length === 0) return { found: false, detail: `${sheet} is empty (values.get ${range})` };
+    if (header !== LEAD_ID_COLUMN) return { found: false, detail: `column A of ${sheet} is not headed ${LEAD_ID_COLUMN}: nothing to look up (the send reports the header)` };
+    const index = values.findIndex((cells, i) => i > 0 && cellText(cells) === leadId);
+    if (index > 0) return { found: true, messageId: `${sheet}!A${index + 1}`, detail: `the lead id is in row ${index + 1} of ${sheet} (values.get ${range})` };
+    return { found: false, detail: `the lead id is not in column A of ${sheet} (${values.length - 1} row${values.length === 2 ? '' : 's'} read, values.get ${range})` };
   }
 
   private client(account: Account): sheets_v4.Sheets {
@@ -437,7 +479,7 @@ export class SheetsBatcher {
     const live: PendingRow[] = [];
     for (const row of group) {
       if (row.settled) continue;
-      if (row.deadline - now < MIN_REQUEST_MS) settle(row, { error: new OutboundError('timeout', 'no time left in the attempt for the spreadsheet call') });
+      if (row.deadline - now < MIN_REQUEST_MS) settle(row, { error: new OutboundError('timeout', 'no time left in the attempt for the spreadsheet call', { sent: false }) });
       else live.push(row);
     }
     if (live.length === 0) return;
@@ -557,6 +599,14 @@ export class SheetsBatcher {
   }
 }
 
+/** A read-back Google could not answer now (429, 5xx, our quota): the attempt is transient, nothing is sent. */
+export class SheetsReadBackError extends Error {
+  constructor(readonly classification: Classification) {
+    super(`Google Sheets could not be read back: ${classification.code} (${classification.reason})`);
+    this.name = 'SheetsReadBackError';
+  }
+}
+
 // ---- the kind ---------------------------------------------------------------------------------
 
 export function createSheetsKind(deps: KindDeps, options: { batch?: BatchOptions; quota?: QuotaLimits } = {}) {
@@ -609,6 +659,9 @@ export function createSheetsKind(deps: KindDeps, options: { batch?: BatchOptions
     },
     send(prepared, _endpoint: LoadedEndpoint<Config, Secrets>, io) {
       return batcher.submit(prepared.payload, io);
+    },
+    lookup(prepared, _endpoint: LoadedEndpoint<Config, Secrets>, io) {
+      return batcher.lookup(prepared.payload, io);
     },
     classify: classifySheets,
   } satisfies EndpointKind<Config, Secrets, SheetsPayload>;

@@ -2,7 +2,8 @@ import https from 'node:https';
 import { z } from 'zod';
 import twilio from 'twilio';
 import type BaseRequestClient from 'twilio/lib/base/RequestClient';
-import type { Classification, EndpointKind, KindAnswer, LoadedEndpoint } from '../types';
+import type { Classification, EndpointKind, KindAnswer, LoadedEndpoint, Prepared } from '../types';
+import type { ReadBack } from '../../shared/delivery';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
 import { OutboundError, type OutboundErrorCode } from '../../shared/http/outbound';
@@ -17,8 +18,10 @@ import { classifyHttpStatus, parseRetryAfter } from '../http-classify';
  * `{first_name}`-style template (plain text, never HTML-escaped) and goes to the buyer's number(s)
  * from a Twilio number or a Messaging Service. Twilio's error codes decide the outcome (see
  * `classifySms`); 21610 (the number texted STOP) also suppresses the number, so later leads fail
- * fast without calling Twilio. Twilio has no idempotency key: a retry first looks for a message
- * already created for this lead (see README, "Idempotency").
+ * fast without calling Twilio. Twilio has no idempotency key: after an ambiguous attempt, `lookup`
+ * searches the Messages list for a message already created for this lead (recorded as
+ * `found_on_read_back` with its SID); any other retry checks the list too before sending (see
+ * README, "Idempotency").
  */
 
 export const E164 = /^\+[1-9]\d{6,14}$/;
@@ -71,6 +74,8 @@ interface SmsPayload {
   messages: OutgoingMessage[];
   /** On a retry: look for a message this lead already produced before sending again. */
   lookup: boolean;
+  /** The text carries lead fields, so a message in the list can be told apart from another lead's. */
+  attributable: boolean;
   /** The lead's arrival (ms): a message created before it cannot be this lead's. */
   since: number;
 }
@@ -268,6 +273,34 @@ export function networkError(error: unknown, timeoutMs: number): OutboundError |
   return new OutboundError(mapped, message, { cause: error });
 }
 
+/** One page of the newest messages to a number: more than a retry after minutes can be behind. */
+export const LIST_PAGE_SIZE = 50;
+
+/** A read of the Messages list Twilio refused or failed: the attempt is transient, nothing is sent. */
+export class SmsReadBackError extends Error {
+  /** Twilio's answer to the list read, classified as an answer to a create would be. */
+  readonly classification: Classification;
+
+  constructor(
+    readonly status: number,
+    readonly twilioCode: number | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SmsReadBackError';
+    this.classification = classifySms({ status, ...(twilioCode !== undefined ? { providerCode: String(twilioCode) } : {}), providerMessage: message });
+  }
+}
+
+/** The list read's failure: a network error as the registry's OutboundError, Twilio's refusal as SmsReadBackError. */
+export function listFailure(error: unknown, timeoutMs: number): Error {
+  if (error instanceof Error && typeof (error as { status?: unknown }).status === 'number') {
+    const rest = error as unknown as { status: number; code?: number; message: string };
+    return new SmsReadBackError(rest.status, rest.code, `Twilio refused the Messages list read: ${rest.status}${rest.code !== undefined ? ` ${rest.code}` : ''} ${rest.message}`.trim());
+  }
+  return networkError(error, timeoutMs) ?? (error instanceof Error ? error : new Error(String(error)));
+}
+
 interface RecipientResult {
   to: string;
   answer: KindAnswer;
@@ -298,10 +331,11 @@ export function createSmsKind(deps: KindDeps) {
   /**
    * Twilio has no idempotency key. Before a retry sends again, the newest messages to this number
    * (one page of the Messages list) are searched for one created since the lead arrived, from the
-   * same sender, with the same text, not failed, and not on record for another lead.
+   * same sender, with the same text, not failed, and not on record for another lead. No DateSent
+   * filter: a message still queued has no date_sent, and it is exactly the one to find.
    */
   async function findExisting(client: twilio.Twilio, message: OutgoingMessage, payload: SmsPayload): Promise<string | undefined> {
-    const page = await client.messages.page({ to: message.to, ...(message.from ? { from: message.from } : {}), pageSize: 50 });
+    const page = await client.messages.page({ to: message.to, ...(message.from ? { from: message.from } : {}), pageSize: LIST_PAGE_SIZE });
     const since = Math.floor(payload.since / 1000) * 1000;
     for (const found of page.instances) {
       if (!found.dateCreated || found.dateCreated.getTime() < since) continue;
@@ -314,7 +348,17 @@ export function createSmsKind(deps: KindDeps) {
     return undefined;
   }
 
-  async function sendOne(client: twilio.Twilio, http: ProviderRequestClient, message: OutgoingMessage, payload: SmsPayload, timeoutMs: number): Promise<RecipientResult> {
+  /** A client of the SDK for one attempt (send or read-back), with the attempt's deadline and signal. */
+  function clientFor(secrets: Secrets, io: { signal: AbortSignal; timeoutMs: number }): { client: twilio.Twilio; http: ProviderRequestClient } {
+    const { username, password } = credentialsOf(secrets);
+    const http = new ProviderRequestClient(baseUrl, io);
+    return { client: twilio(username, password, { accountSid: secrets.accountSid, httpClient: http, autoRetry: false }), http };
+  }
+
+  /** What this attempt's read-back found, per number (a SID, or null: looked, not there): the send texts only the others. */
+  const readBacks = new WeakMap<Prepared<SmsPayload>, Map<string, string | null>>();
+
+  async function sendOne(client: twilio.Twilio, http: ProviderRequestClient, message: OutgoingMessage, payload: SmsPayload, timeoutMs: number, checked?: Map<string, string | null>): Promise<RecipientResult> {
     const blocked = await suppression(message.to);
     if (blocked) {
       return {
@@ -323,15 +367,14 @@ export function createSmsKind(deps: KindDeps) {
       };
     }
     try {
-      if (payload.lookup) {
-        const sid = await findExisting(client, message, payload);
-        if (sid) {
-          return {
-            to: message.to,
-            sid,
-            answer: { status: 200, messageId: sid, providerCode: 'already_sent', providerMessage: `message ${sid} to ${message.to} was already created by an earlier attempt; not sent again`, body: JSON.stringify({ sid, to: message.to, found: 'existing message' }) },
-          };
-        }
+      // The read-back of this attempt already looked; otherwise a retry looks now (see README).
+      const sid = checked ? checked.get(message.to) : payload.lookup ? await findExisting(client, message, payload) : undefined;
+      if (sid) {
+        return {
+          to: message.to,
+          sid,
+          answer: { status: 200, messageId: sid, providerCode: 'already_sent', providerMessage: `message ${sid} to ${message.to} was already created by an earlier attempt; not sent again`, body: JSON.stringify({ sid, to: message.to, found: 'existing message' }) },
+        };
       }
       const created = await client.messages.create({
         to: message.to,
@@ -409,8 +452,9 @@ export function createSmsKind(deps: KindDeps) {
         ...(statusCallback ? { statusCallback } : {}),
       }));
       const { username, password } = credentialsOf(secrets);
+      const attributable = hasVariables(config.body);
       return {
-        payload: { leadId: ctx.leadId, messages, lookup: ctx.attempt > 1 && hasVariables(config.body), since: ctx.receivedAt },
+        payload: { leadId: ctx.leadId, messages, lookup: ctx.attempt > 1 && attributable, attributable, since: ctx.receivedAt },
         describe: {
           method: 'POST',
           url: `${baseUrl}/2010-04-01/Accounts/${maskSecret(secrets.accountSid)}/Messages.json`,
@@ -424,14 +468,41 @@ export function createSmsKind(deps: KindDeps) {
       };
     },
     async send(prepared, endpoint: LoadedEndpoint<Config, Secrets>, io) {
-      const { secrets } = endpoint;
-      const { username, password } = credentialsOf(secrets);
-      const http = new ProviderRequestClient(baseUrl, io);
-      const client = twilio(username, password, { accountSid: secrets.accountSid, httpClient: http, autoRetry: false });
+      const { client, http } = clientFor(endpoint.secrets, io);
+      const checked = readBacks.get(prepared);
       const results: RecipientResult[] = [];
-      for (const message of prepared.payload.messages) results.push(await sendOne(client, http, message, prepared.payload, io.timeoutMs));
+      for (const message of prepared.payload.messages) results.push(await sendOne(client, http, message, prepared.payload, io.timeoutMs, checked));
       return combine(results);
     },
     classify: classifySms,
+    /**
+     * The read-back after an ambiguous attempt: one page of the Messages list per number (as
+     * `findExisting`). Every number has its message: found, nothing sent. Some: not found, and the
+     * send texts only the numbers without one. Twilio refusing or failing the list throws: a
+     * re-send could duplicate, so nothing is sent blind (the attempt is transient).
+     */
+    async lookup(prepared, endpoint: LoadedEndpoint<Config, Secrets>, io): Promise<ReadBack> {
+      const payload = prepared.payload;
+      if (!payload.attributable) {
+        return { found: false, detail: 'not looked up: the text has no lead field, so a message in the list cannot be told from another lead\'s; sent again (a second SMS is possible)' };
+      }
+      const { client } = clientFor(endpoint.secrets, io);
+      const checked = new Map<string, string | null>();
+      for (const message of payload.messages) {
+        try {
+          checked.set(message.to, (await findExisting(client, message, payload)) ?? null);
+        } catch (error) {
+          throw listFailure(error, io.timeoutMs);
+        }
+      }
+      readBacks.set(prepared, checked);
+      const found = [...checked].filter((entry): entry is [string, string] => entry[1] !== null);
+      const missing = [...checked].filter(([, sid]) => sid === null).map(([to]) => to);
+      const criteria = `Messages list: same sender and text, created since the lead arrived (${new Date(payload.since).toISOString()}), not failed`;
+      const sids = found.map(([, sid]) => sid).join(',');
+      if (missing.length === 0) return { found: true, messageId: sids, detail: `${found.map(([to, sid]) => `message ${sid} to ${to}`).join('; ')} (${criteria})` };
+      if (found.length === 0) return { found: false, detail: `no message to ${missing.join(', ')} (${criteria})` };
+      return { found: false, messageId: sids, detail: `${found.map(([to, sid]) => `message ${sid} to ${to}`).join('; ')} found, none to ${missing.join(', ')} (${criteria}): only ${missing.length === 1 ? 'that number is' : 'those numbers are'} texted` };
+    },
   } satisfies EndpointKind<Config, Secrets, SmsPayload>;
 }

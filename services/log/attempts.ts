@@ -21,6 +21,7 @@ import { z } from 'zod';
 import { csvRow } from '../../shared/csv';
 import { ValidationError, fieldErrorsFromIssues, type FieldError } from '../../shared/errors';
 import { SAFE_ID_RE } from '../../shared/ids';
+import { OUTCOME_CLASSES } from '../../shared/delivery';
 import type { LogEntryDoc } from '../../shared/models';
 import type { LogDeps } from './deps';
 import { attemptItem, openDocs } from './read';
@@ -32,7 +33,7 @@ export const EXPORT_BATCH_SIZE = 1000;
 /** Bytes of CSV gathered before one write to the response. */
 const CHUNK_BYTES = 64 * 1024;
 
-const OUTCOMES = ['success', 'transient', 'permanent'] as const;
+const OUTCOMES = OUTCOME_CLASSES;
 
 export interface AttemptFilters {
   leadId?: string;

@@ -22,9 +22,17 @@ export type OutboundErrorCode =
   | 'network_error';
 
 export class OutboundError extends Error {
-  constructor(readonly code: OutboundErrorCode, message: string, options?: { cause?: unknown }) {
+  /**
+   * Whether the whole request had been written to the connection before the failure: a timeout or
+   * a reset after that may have reached the buyer (outcome `unknown`); before it, it did not.
+   * Undefined when the client cannot tell (SDK transports): treated as "may have".
+   */
+  readonly sent: boolean | undefined;
+
+  constructor(readonly code: OutboundErrorCode, message: string, options?: { cause?: unknown; sent?: boolean }) {
     super(message, options);
     this.name = 'OutboundError';
+    this.sent = options?.sent;
   }
 }
 
@@ -111,12 +119,14 @@ export function createOutbound(options: { allow?: string | string[]; resolve?: R
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise<OutboundResponse>((resolve, reject) => {
       let settled = false;
-      const finish = (error: Error | null, value?: OutboundResponse) => {
+      // Set once the request is fully handed to the connection: a failure after it is ambiguous.
+      let written = false;
+      const finish = (error: OutboundError | null, value?: OutboundResponse) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         req.signal?.removeEventListener('abort', onAbort);
-        if (error) reject(error);
+        if (error) reject(error.sent === undefined ? new OutboundError(error.code, error.message, { cause: error.cause, sent: written }) : error);
         else resolve(value!);
       };
       const outgoing = transport.request(url, {
@@ -133,6 +143,9 @@ export function createOutbound(options: { allow?: string | string[]; resolve?: R
         finish(new OutboundError('aborted', 'the attempt was cancelled'));
       };
       req.signal?.addEventListener('abort', onAbort, { once: true });
+      outgoing.on('finish', () => {
+        written = true;
+      });
       outgoing.on('error', (error: NodeJS.ErrnoException & { [BLOCKED]?: boolean }) => finish(toOutboundError(error)));
       outgoing.on('response', (res) => {
         const chunks: Buffer[] = [];

@@ -19,11 +19,19 @@ describe('outcome classification', () => {
     assert.equal(parseRetryAfter('9999999'), 6 * 3_600_000);
     assert.equal(parseRetryAfter('soon'), undefined);
   });
-  it('network faults are transient, our refusals and mapping errors permanent', () => {
+  it('network faults before the request was sent are transient, our refusals and mapping errors permanent', () => {
     assert.equal(classifyThrown(new OutboundError('connection_refused', 'x'), 10_000).outcome, 'transient');
-    assert.deepEqual(classifyThrown(new OutboundError('timeout', 'x'), 10_000), { outcome: 'transient', code: 'timeout', reason: 'no answer within 10s' });
+    assert.equal(classifyThrown(new OutboundError('dns_error', 'x'), 10_000).outcome, 'transient');
+    assert.deepEqual(classifyThrown(new OutboundError('timeout', 'x', { sent: false }), 10_000), { outcome: 'transient', code: 'connect_timeout', reason: 'no answer within 10s; the request was not sent' });
+    assert.equal(classifyThrown(new OutboundError('connection_reset', 'reset', { sent: false }), 10_000).outcome, 'transient');
     assert.equal(classifyThrown(new OutboundError('blocked_address', 'x'), 10_000).outcome, 'permanent');
     assert.equal(classifyThrown(new MappingError('last_name is required'), 10_000).code, 'mapping_error');
+  });
+  it('a timeout or reset after the request was written, or from a transport that cannot tell, is unknown (it may have arrived)', () => {
+    assert.deepEqual(classifyThrown(new OutboundError('timeout', 'x', { sent: true }), 10_000), { outcome: 'unknown', code: 'timeout', reason: 'no answer within 10s after the request was sent' });
+    assert.equal(classifyThrown(new OutboundError('connection_reset', 'reset', { sent: true }), 10_000).outcome, 'unknown');
+    assert.equal(classifyThrown(new OutboundError('timeout', 'sdk timeout'), 10_000).outcome, 'unknown', 'an SDK transport cannot say whether it sent: may have');
+    assert.equal(classifyThrown(new OutboundError('network_error', 'socket hang up', { sent: true }), 10_000).outcome, 'unknown');
   });
   it('keeps at most 4 KiB of a body, cut on a character boundary, and the headers of note', () => {
     const long = 'é'.repeat(5000);

@@ -5,9 +5,9 @@ import type { Outbound, OutboundRequest, OutboundResponse } from '../../shared/h
 import { MappingError } from '../../shared/mapping';
 import { defaultProviderSettings } from '../../activities/providers';
 import { ClientCredentialsCache, classifyTokenFailure, tokenCacheKey } from '../../activities/oauth';
-import { classifyHubspotAnswer, createHubspotKind, nextMidnight, readHubspotAnswer, validateHubspot } from '../../activities/hubspot';
-import { classifySalesforceAnswer, createSalesforceKind, readSalesforceAnswer, validateSalesforce } from '../../activities/salesforce';
-import { classifyDynamicsAnswer, createDynamicsKind, keySegment, leadGuid, readDynamicsAnswer, validateDynamics } from '../../activities/dynamics';
+import { classifyHubspotAnswer, createHubspotKind, hubspotReadBack, HubspotReadBackError, nextMidnight, readHubspotAnswer, validateHubspot } from '../../activities/hubspot';
+import { classifySalesforceAnswer, createSalesforceKind, readSalesforceAnswer, salesforceReadBack, SalesforceReadBackError, validateSalesforce } from '../../activities/salesforce';
+import { classifyDynamicsAnswer, createDynamicsKind, dynamicsReadBack, DynamicsReadBackError, keySegment, leadGuid, readDynamicsAnswer, validateDynamics } from '../../activities/dynamics';
 
 const ctx = (lead: Record<string, unknown>) => ({ leadId: 'ld_01TEST', sourceId: 'src_1', receivedAt: 0, lead, endpointId: 'ep_1', buyerId: 'buy_1', attempt: 1, now: 0 });
 const endpoint = <C, S>(kind: string, config: C, secrets: S, mapping?: Record<string, unknown>) => ({ endpointId: 'ep_1', buyerId: 'buy_1', kind, role: 'accept' as const, config, secrets, ...(mapping ? { mapping } : {}), timeoutMs: 10_000 });
@@ -273,5 +273,147 @@ describe('client-credentials token cache', () => {
     assert.notEqual(a, tokenCacheKey('ep_1', 'u', { client_secret: 'secret-two' }));
     assert.notEqual(a, tokenCacheKey('ep_2', 'u', { client_secret: 'secret-one' }));
     assert.ok(!a.includes('secret-one'));
+  });
+});
+
+describe('CRM kinds: read-back before re-sending (lookup)', () => {
+  /** An Outbound that answers from a script, one answer per request, and keeps the requests. */
+  function scripted(answers: Array<{ status: number; body?: unknown; headers?: Record<string, string> }>): Outbound & { calls: OutboundRequest[] } {
+    const calls: OutboundRequest[] = [];
+    return {
+      calls,
+      guard: new AddressGuard(''),
+      request(req) {
+        calls.push(req);
+        const answer = answers.shift();
+        if (!answer) throw new Error(`unexpected request ${req.method} ${req.url}`);
+        const body = Buffer.from(answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
+        return Promise.resolve({ status: answer.status, statusText: '', headers: answer.headers ?? {}, body, bodyBytes: body.length } satisfies OutboundResponse);
+      },
+    };
+  }
+  const io = (outbound: Outbound) => ({ signal: new AbortController().signal, timeoutMs: 5_000, outbound });
+
+  describe('hubspot', () => {
+    const kind = createHubspotKind({ providers: defaultProviderSettings({ hubspotApiBaseUrl: 'https://api.hubapi.com' }) });
+    const ep = endpoint('hubspot', { timeZone: 'UTC' }, { token: 'pat-na1-secret-secret' }, { email: 'email', firstname: 'first_name', lead_ref: 'lead_id' });
+    const prepared = kind.map(ep, ctx({ first_name: 'Ada', email: 'Ada@Example.com' }));
+    const expected = prepared.payload.properties;
+
+    it('When the contact found by email holds every value the upsert writes (the lead-id property included), then it is found, with its id; the read is a GET by email with the same token', async () => {
+      const outbound = scripted([{ status: 200, body: { id: '512', properties: { email: 'ada@example.com', firstname: 'Ada', lead_ref: 'ld_01TEST', hs_object_id: '512' }, archived: false } }]);
+      const readBack = await kind.lookup(prepared, ep, io(outbound));
+      assert.deepEqual([readBack.found, readBack.messageId], [true, '512']);
+      assert.match(readBack.detail, /matched by email\) holds every property this lead writes \(email, firstname, lead_ref\)/);
+      const [call] = outbound.calls;
+      assert.deepEqual([call!.method, call!.url, call!.body], ['GET', 'https://api.hubapi.com/crm/v3/objects/contacts/Ada%40Example.com?idProperty=email&properties=email,firstname,lead_ref', undefined]);
+      assert.equal(call!.headers.authorization, 'Bearer pat-na1-secret-secret');
+      assert.ok(!readBack.detail.includes('Ada'), 'no lead value in the detail');
+    });
+
+    it('When the contact exists but a written value differs (e.g. another lead id), then it is not found: the upsert goes ahead, and the detail names the property, not its value', () => {
+      const readBack = hubspotReadBack(200, JSON.stringify({ id: '512', properties: { email: 'ada@example.com', firstname: 'Ada', lead_ref: 'ld_OTHER' } }), expected);
+      assert.deepEqual([readBack.found, readBack.messageId], [false, '512']);
+      assert.match(readBack.detail, /\(lead_ref differ\)/);
+      assert.ok(!readBack.detail.includes('ld_OTHER'));
+    });
+
+    it('When a written value is empty, then null or a missing property on the contact matches it', () => {
+      assert.equal(hubspotReadBack(200, JSON.stringify({ id: '7', properties: { email: 'a@b.co', city: null } }), { email: 'a@b.co', city: '', zip: '' }).found, true);
+    });
+
+    it('When no contact has the email (404), then it is not found', () => {
+      const readBack = hubspotReadBack(404, JSON.stringify({ status: 'error', message: 'Object not found.  objectId are usually numeric.', category: 'OBJECT_NOT_FOUND' }), expected);
+      assert.deepEqual([readBack.found, readBack.messageId], [false, undefined]);
+      assert.match(readBack.detail, /no contact with this lead's email/);
+    });
+
+    it('When HubSpot answers "later" (429, 5xx), then the read-back throws with that classification: nothing is sent this attempt', () => {
+      const limited = () => hubspotReadBack(429, JSON.stringify({ status: 'error', message: 'ten secondly', errorType: 'RATE_LIMIT', policyName: 'TEN_SECONDLY_ROLLING' }), expected, { headers: { 'retry-after': '2' } });
+      assert.throws(limited, (e: unknown) => e instanceof HubspotReadBackError && e.classification.code === 'hubspot_rate_limit_secondly' && e.classification.retryAfterMs === 2_000);
+      assert.throws(() => hubspotReadBack(502, '', expected), (e: unknown) => e instanceof HubspotReadBackError && e.classification.code === 'http_502' && /http_502/.test(e.message));
+      assert.throws(() => hubspotReadBack(200, '{}', expected), HubspotReadBackError);
+    });
+
+    it('When the token cannot read contacts (403 MISSING_SCOPES) or is refused (401), then the read-back does not block: not found, and the upsert (which cannot duplicate) decides', () => {
+      const scopes = hubspotReadBack(403, JSON.stringify({ status: 'error', category: 'MISSING_SCOPES', message: 'no', errors: [{ context: { requiredGranularScopes: ['crm.objects.contacts.read'] } }] }), expected);
+      assert.equal(scopes.found, false);
+      assert.match(scopes.detail, /could not read back \(hubspot_missing_scopes: .*crm\.objects\.contacts\.read/);
+      assert.equal(hubspotReadBack(401, JSON.stringify({ status: 'error', category: 'INVALID_AUTHENTICATION', message: 'x' }), expected).found, false);
+    });
+  });
+
+  describe('salesforce', () => {
+    const settings = { providers: defaultProviderSettings({ salesforceLoginUrl: 'https://acme.my.salesforce.com' }) };
+    const ep = endpoint('salesforce', { externalIdField: 'Lead_Id__c', apiVersion: '62.0' }, { clientId: 'id', clientSecret: 'shh-secret' }, { LastName: 'last_name', Company: { const: 'x' } });
+    const token = { status: 200, body: { access_token: 't1', instance_url: 'https://acme.my.salesforce.com' } };
+
+    it('When the Lead holding the lead id exists, then it is found with its Id; the read is a GET of the upsert URL with ?fields=Id, after one token request', async () => {
+      const kind = createSalesforceKind(settings, new ClientCredentialsCache());
+      const prepared = kind.map(ep, ctx({ last_name: 'Lovelace' }));
+      const outbound = scripted([token, { status: 200, body: { attributes: { type: 'Lead', url: '/services/data/v62.0/sobjects/Lead/00Q1' }, Id: '00Q1' } }]);
+      const readBack = await kind.lookup(prepared, ep, io(outbound));
+      assert.deepEqual([readBack.found, readBack.messageId], [true, '00Q1']);
+      assert.deepEqual(outbound.calls.map((c) => [c.method, c.url]), [
+        ['POST', 'https://acme.my.salesforce.com/services/oauth2/token'],
+        ['GET', 'https://acme.my.salesforce.com/services/data/v62.0/sobjects/Lead/Lead_Id__c/ld_01TEST?fields=Id'],
+      ]);
+      assert.equal(outbound.calls[1]!.headers.authorization, 'Bearer t1');
+    });
+
+    it('When the session was refused (401), then the token is refreshed once and the read retried', async () => {
+      const kind = createSalesforceKind(settings, new ClientCredentialsCache());
+      const prepared = kind.map(ep, ctx({ last_name: 'Lovelace' }));
+      const outbound = scripted([token, { status: 401, body: [{ errorCode: 'INVALID_SESSION_ID', message: 'Session expired or invalid' }] }, { status: 200, body: { access_token: 't2', instance_url: 'https://acme.my.salesforce.com' } }, { status: 404, body: [{ errorCode: 'NOT_FOUND', message: 'The requested resource does not exist' }] }]);
+      const readBack = await kind.lookup(prepared, ep, io(outbound));
+      assert.equal(readBack.found, false);
+      assert.equal(outbound.calls[3]!.headers.authorization, 'Bearer t2');
+    });
+
+    it('When the answer is 404, then not found; "later" answers throw; other refusals (token or API) do not block the upsert', () => {
+      assert.deepEqual(salesforceReadBack({ phase: 'api', status: 404, errorCode: 'NOT_FOUND', providerMessage: 'The requested resource does not exist' }, 'Lead_Id__c'), { found: false, detail: 'no Lead holds this lead id in Lead_Id__c (GET Lead/Lead_Id__c/<lead id>: 404 NOT_FOUND)' });
+      assert.match(salesforceReadBack({ phase: 'api', status: 404, errorCode: 'NOT_FOUND', providerMessage: 'Provided external ID field does not exist or is not accessible: Lead_Id__c' }, 'Lead_Id__c').detail, /field does not exist/);
+      for (const answer of [{ phase: 'api', status: 503, errorCode: 'SERVER_UNAVAILABLE' }, { phase: 'api', status: 403, errorCode: 'REQUEST_LIMIT_EXCEEDED' }, { phase: 'token', status: 503 }, { phase: 'api', status: 200 }] as const) {
+        assert.throws(() => salesforceReadBack(answer, 'Lead_Id__c'), SalesforceReadBackError, JSON.stringify(answer));
+      }
+      const refused = salesforceReadBack({ phase: 'token', status: 400, providerCode: 'invalid_client', providerMessage: 'invalid client credentials' }, 'Lead_Id__c');
+      assert.equal(refused.found, false);
+      assert.match(refused.detail, /could not read back \(salesforce_invalid_client/);
+      assert.equal(salesforceReadBack({ phase: 'api', status: 401, errorCode: 'INVALID_SESSION_ID', refreshed: true }, 'Lead_Id__c').found, false);
+    });
+  });
+
+  describe('dynamics', () => {
+    const config = { orgUrl: 'https://contoso.crm.dynamics.com', tenantId: 'contoso.onmicrosoft.com', apiVersion: '9.2', duplicateDetection: false };
+    const secrets = { clientId: '535fb089-9ff3-47b6-9bfb-4f1264799865', clientSecret: 'shh-secret' };
+    const token = { status: 200, body: { token_type: 'Bearer', expires_in: 3599, access_token: 't1' } };
+
+    it('When the row under the alternate key exists, then it is found with its leadid; the read selects the key column only, with the OData headers and If-None-Match: null', async () => {
+      const kind = createDynamicsKind({ providers: defaultProviderSettings() }, new ClientCredentialsCache());
+      const ep = endpoint('dynamics', { ...config, alternateKey: 'new_leadref' }, secrets);
+      const prepared = kind.map(ep, ctx({ last_name: 'Lovelace' }));
+      const outbound = scripted([token, { status: 200, body: { '@odata.etag': 'W/"1"', leadid: 'aaaaaaaa-0000-4000-8000-000000000001' } }]);
+      const readBack = await kind.lookup(prepared, ep, io(outbound));
+      assert.deepEqual([readBack.found, readBack.messageId], [true, 'aaaaaaaa-0000-4000-8000-000000000001']);
+      assert.match(readBack.detail, /exists under alternate key new_leadref/);
+      const read = outbound.calls[1]!;
+      assert.deepEqual([read.method, read.url], ['GET', "https://contoso.crm.dynamics.com/api/data/v9.2/leads(new_leadref='ld_01TEST')?$select=leadid"]);
+      assert.deepEqual([read.headers['OData-Version'], read.headers['If-None-Match'], read.headers.Authorization], ['4.0', 'null', 'Bearer t1']);
+    });
+
+    it('When no row has the derived id (404), then not found; 429 throws (Retry-After kept); a refusal (403) does not block the create-only write', async () => {
+      const kind = createDynamicsKind({ providers: defaultProviderSettings() }, new ClientCredentialsCache());
+      const ep = endpoint('dynamics', config, secrets);
+      const prepared = kind.map(ep, ctx({ last_name: 'Lovelace' }));
+      const outbound = scripted([token, { status: 404, body: { error: { code: '0x80040217', message: 'lead With Id = x Does Not Exist' } } }]);
+      const readBack = await kind.lookup(prepared, ep, io(outbound));
+      assert.deepEqual(readBack, { found: false, detail: 'no lead row under the row id derived from the lead id (GET leads(<key>): 404 0x80040217)' });
+      assert.equal(outbound.calls[1]!.url, `https://contoso.crm.dynamics.com/api/data/v9.2/leads(${leadGuid('ld_01TEST')})?$select=leadid`);
+      assert.throws(
+        () => dynamicsReadBack({ phase: 'api', status: 429, odataCode: '0x80072322', headers: { 'retry-after': '30' } }, 'k'),
+        (e: unknown) => e instanceof DynamicsReadBackError && e.classification.code === 'dynamics_rate_limited' && e.classification.retryAfterMs === 30_000,
+      );
+      assert.match(dynamicsReadBack({ phase: 'api', status: 403, odataCode: '0x80040220' }, 'k').detail, /could not read back \(dynamics_forbidden/);
+    });
   });
 });

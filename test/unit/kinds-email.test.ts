@@ -20,18 +20,26 @@ describe('email kind (Resend): classification', () => {
     assert.match(c.reason, /e-1/);
   });
 
-  it('rate limits, 5xx, concurrent idempotent requests and network failures are transient', () => {
+  it('rate limits, 5xx and concurrent idempotent requests are transient', () => {
     const table: Array<[KindAnswer, string]> = [
       [resendError(429, 'rate_limit_exceeded', 'Too many requests', { 'retry-after': '3' }), 'resend_rate_limit_exceeded'],
       [resendError(500, 'internal_server_error'), 'resend_internal_server_error'],
       [resendError(500, 'application_error'), 'resend_application_error'],
       [resendError(503, 'application_error'), 'resend_application_error'],
       [resendError(409, 'concurrent_idempotent_requests'), 'resend_concurrent_idempotent_requests'],
-      [{ providerCode: 'application_error', providerMessage: 'Unable to fetch data. The request could not be resolved.' }, 'resend_network_error'],
-      [{ providerCode: 'timeout', providerMessage: 'no answer from Resend within 10s' }, 'timeout'],
     ];
     for (const [answer, code] of table) assert.deepEqual([classify(answer).outcome, classify(answer).code], ['transient', code], code);
     assert.equal(classify(table[0]![0]).retryAfterMs, 3_000);
+  });
+
+  it('When there is no answer (timeout, a network failure the SDK reports without its cause, cancellation), then it is unknown: Resend may have the email', () => {
+    const table: Array<[KindAnswer, string]> = [
+      [{ providerCode: 'application_error', providerMessage: 'Unable to fetch data. The request could not be resolved.' }, 'resend_network_error'],
+      [{ providerCode: 'timeout', providerMessage: 'no answer from Resend within 10s' }, 'timeout'],
+      [{ providerCode: 'cancelled', providerMessage: 'the attempt was cancelled' }, 'cancelled'],
+    ];
+    for (const [answer, code] of table) assert.deepEqual([classify(answer).outcome, classify(answer).code], ['unknown', code], code);
+    assert.match(classify(table[0]![0]).reason, /does not say whether the request reached it/);
   });
 
   it('validation, auth, sender and idempotency-misuse errors are permanent', () => {

@@ -4,7 +4,7 @@
  * is what keeps a stream of flushes under it (and that the fake does catch a client that is not).
  */
 import assert from 'node:assert/strict';
-import { classifySheets, quoteSheet, QuotaLimiter, SheetsBatcher, accountOf, type QuotaLimits } from '../../activities/sheets';
+import { classifySheets, quoteSheet, QuotaLimiter, SheetsBatcher, SheetsReadBackError, accountOf, type QuotaLimits } from '../../activities/sheets';
 import { newServiceAccount, startGoogleSheetsFake, type SheetsFake } from '../fakes/google-sheets';
 
 describe('sheets kind: classification of Google answers', () => {
@@ -131,5 +131,54 @@ describe('sheets kind: batcher against the Sheets fake with a small quota', func
     const answers = await stream(batcher, 'unit_sheet_loose');
     assert.ok(fake.quotaViolations.length > before, 'the fake counted the quota and refused');
     assert.ok(answers.some((a) => (a as { status?: number }).status === 429));
+  });
+});
+
+describe('sheets kind: read-back (lookup) against the Sheets fake', function () {
+  this.timeout(60_000);
+  let fake: SheetsFake;
+  const sa = newServiceAccount({ name: 'lookup', projectId: 'lookup-project' });
+  const io = () => ({ signal: new AbortController().signal, timeoutMs: 5_000 });
+  const payload = (spreadsheetId: string, leadId: string, sheet = "Bob's leads") => ({ spreadsheetId, sheet, leadId, columns: ['lead_id', 'n'], cells: [leadId, 1], account: accountOf(sa.key) });
+  before(async () => {
+    fake = await startGoogleSheetsFake();
+    fake.registerServiceAccount(sa);
+  });
+  after(() => fake.close());
+  afterEach(() => assert.deepEqual(fake.violations, [], 'every read matched the discovery document'));
+
+  it('When the lead id is in column A, then it is found with its row; the read is one values.get of column A', async () => {
+    fake.createSpreadsheet('lookup_found', { tabs: ["Bob's leads"], sharedWith: [sa.key.client_email], rows: { "Bob's leads": [['lead_id', 'n'], ['ld_a', 1], ['', ''], ['ld_b', 2]] } });
+    const batcher = new SheetsBatcher(fake.rootUrl, new QuotaLimiter());
+    const before = fake.requests.length;
+    const readBack = await batcher.lookup(payload('lookup_found', 'ld_b'), io());
+    assert.deepEqual(readBack, { found: true, messageId: "Bob's leads!A4", detail: "the lead id is in row 4 of Bob's leads (values.get 'Bob''s leads'!A:A)" });
+    const reads = fake.requests.slice(before);
+    assert.deepEqual(reads.map((r) => [r.op, decodeURIComponent(r.path.split('/values/')[1]!)]), [['get', "'Bob''s leads'!A:A"]]);
+  });
+
+  it('When the lead id is not there, the tab is empty, or column A is not lead_id, then it is not found (the send still checks before appending)', async () => {
+    fake.createSpreadsheet('lookup_missing', { tabs: ['Leads', 'Empty', 'Foreign'], sharedWith: [sa.key.client_email], rows: { Leads: [['lead_id'], ['ld_a']], Foreign: [['email'], ['x@example.com']] } });
+    const batcher = new SheetsBatcher(fake.rootUrl, new QuotaLimiter());
+    const missing = await batcher.lookup(payload('lookup_missing', 'ld_z', 'Leads'), io());
+    assert.deepEqual([missing.found, missing.detail], [false, "the lead id is not in column A of Leads (1 row read, values.get 'Leads'!A:A)"]);
+    assert.match((await batcher.lookup(payload('lookup_missing', 'ld_z', 'Empty'), io())).detail, /Empty is empty/);
+    assert.match((await batcher.lookup(payload('lookup_missing', 'ld_z', 'Foreign'), io())).detail, /column A of Foreign is not headed lead_id/);
+  });
+
+  it('When Google refuses the read for good (not shared: 403), then it does not block; when it says "later" (500) or our quota is used up, then it throws', async () => {
+    fake.createSpreadsheet('lookup_refused', { tabs: ['Leads'], sharedWith: [] });
+    const batcher = new SheetsBatcher(fake.rootUrl, new QuotaLimiter());
+    const refused = await batcher.lookup(payload('lookup_refused', 'ld_a', 'Leads'), io());
+    assert.equal(refused.found, false);
+    assert.match(refused.detail, /could not read back \(http_403: .*share the spreadsheet with lookup@lookup-project\.iam\.gserviceaccount\.com/);
+
+    fake.share('lookup_refused', sa.key.client_email);
+    fake.script([{ op: 'get', type: 'error', status: 500, message: 'Internal error encountered.' }]);
+    await assert.rejects(batcher.lookup(payload('lookup_refused', 'ld_a', 'Leads'), io()), (e: unknown) => e instanceof SheetsReadBackError && e.classification.code === 'http_500');
+
+    const starved = new SheetsBatcher(fake.rootUrl, new QuotaLimiter({ perAccount: 1, perProject: 100, windowMs: 60_000 }));
+    await starved.lookup(payload('lookup_refused', 'ld_a', 'Leads'), io());
+    await assert.rejects(starved.lookup(payload('lookup_refused', 'ld_a', 'Leads'), io()), (e: unknown) => e instanceof SheetsReadBackError && e.classification.code === 'sheets_quota_wait' && (e.classification.retryAfterMs ?? 0) > 50_000);
   });
 });

@@ -1,6 +1,8 @@
 /** The sms kind's pure parts: Twilio code classification, settings, and the request it maps to. */
 import assert from 'node:assert/strict';
-import { classifySms, createSmsKind, messageForm, networkError, PERMANENT_CODES, TRANSIENT_CODES } from '../../activities/sms';
+import { classifySms, createSmsKind, listFailure, messageForm, networkError, PERMANENT_CODES, SmsReadBackError, TRANSIENT_CODES } from '../../activities/sms';
+import { OutboundError } from '../../shared/http/outbound';
+import { AddressGuard } from '../../shared/http/address-guard';
 import { defaultProviderSettings } from '../../activities/providers';
 import { MappingError } from '../../shared/mapping';
 
@@ -103,5 +105,44 @@ describe('sms kind: settings and mapping', () => {
   it('an empty or over-long text for a lead is a mapping error (permanent, before sending)', () => {
     assert.throws(() => kind.map(endpoint({ from: '+15005550006', to: '+14155550100', body: '{city}' }), ctx()), MappingError);
     assert.throws(() => kind.map(endpoint({ from: '+15005550006', to: '+14155550100', body: `{first_name}${'x'.repeat(1590)}` }), ctx()), /at most 1600/);
+  });
+});
+
+describe('sms kind: read-back (lookup)', () => {
+  const kind = createSmsKind({ providers: defaultProviderSettings({ twilioApiBaseUrl: 'http://127.0.0.1:9' }) });
+  const endpoint = (body: string) => ({
+    endpointId: 'ep_1', buyerId: 'buy_1', kind: 'sms', role: 'accept' as const, timeoutMs: 10_000,
+    config: kind.configSchema.parse({ from: '+15005550006', to: '+14155550100', body }), secrets: kind.secretsSchema.parse({ accountSid: ACCOUNT, authToken: TOKEN }),
+  });
+  const ctx = { leadId: 'ld_1', sourceId: 'src_1', receivedAt: 1_700_000_000_000, lead: { first_name: 'Ada' }, endpointId: 'ep_1', buyerId: 'buy_1', attempt: 2, now: 1_700_000_001_000, readBack: true };
+  const io = { signal: new AbortController().signal, timeoutMs: 1_000, outbound: { guard: new AddressGuard(''), request: () => Promise.reject(new Error('io.outbound is not used by the sms kind')) } };
+
+  it('When the text has no lead field, then the read-back says it cannot tell leads apart, without calling Twilio', async () => {
+    const ep = endpoint('New lead!');
+    const prepared = kind.map(ep, ctx);
+    assert.equal(prepared.payload.attributable, false);
+    const readBack = await kind.lookup(prepared, ep, io);
+    assert.equal(readBack.found, false);
+    assert.match(readBack.detail, /not looked up: the text has no lead field/);
+  });
+
+  it('When the text carries lead fields, then the read-back is possible', () => {
+    assert.equal(kind.map(endpoint('Lead {first_name}'), ctx).payload.attributable, true);
+  });
+
+  it("When Twilio refuses or fails the list read, then the failure is thrown as the registry understands it: Twilio's answer as SmsReadBackError, a network failure as OutboundError", () => {
+    const refused = listFailure(Object.assign(new Error('Service Unavailable'), { status: 503, code: 20503 }), 1_000);
+    assert.ok(refused instanceof SmsReadBackError);
+    assert.deepEqual([refused.status, refused.twilioCode, refused.message], [503, 20503, 'Twilio refused the Messages list read: 503 20503 Service Unavailable']);
+    assert.deepEqual([refused.classification.outcome, refused.classification.code], ['transient', 'twilio_20503']);
+    const timeout = listFailure(Object.assign(new Error('timeout of 1000ms exceeded'), { name: 'AxiosError', code: 'ECONNABORTED' }), 1_000);
+    assert.ok(timeout instanceof OutboundError && timeout.code === 'timeout');
+    const refusedConnection = listFailure(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 1_000);
+    assert.ok(refusedConnection instanceof OutboundError && refusedConnection.code === 'connection_refused');
+  });
+
+  it('When Twilio is not reachable during the read-back, then lookup throws (nothing is sent blind)', async () => {
+    const ep = endpoint('Lead {first_name}');
+    await assert.rejects(kind.lookup(kind.map(ep, ctx), ep, io), (e: unknown) => e instanceof OutboundError && e.code === 'connection_refused');
   });
 });

@@ -25,6 +25,10 @@ describe('zapier kind: classification and the rendered request', () => {
     assert.ok(!maskHookUrl('https://hooks.zapier.com/hooks/catch/1/secretsecret/?k=v').includes('secretsecret'));
   });
 
+  it('When a retry follows an ambiguous attempt, then nothing is read back: a catch hook cannot be asked what it received', () => {
+    assert.equal('lookup' in zapier, false);
+  });
+
   it('posts the mapped lead as JSON and records the request with the URL masked', () => {
     const endpoint = { endpointId: 'ep_1', buyerId: 'buy_1', kind: 'zapier', role: 'accept' as const, config: {}, secrets: { url: 'https://hooks.zapier.com/hooks/catch/1234567/abc9xyz123/' }, mapping: { name: { template: '{first_name} {last_name}' }, email: 'email', lead: 'lead_id' }, timeoutMs: 10_000 };
     const prepared = zapier.map(endpoint, { leadId: 'ld_1', sourceId: 'src_1', receivedAt: 0, lead: { first_name: 'Ada', last_name: 'Lovelace', email: 'ada@example.com' }, endpointId: 'ep_1', buyerId: 'buy_1', attempt: 1, now: 0 });

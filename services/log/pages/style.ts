@@ -35,12 +35,14 @@ table.kv td { word-break:break-word; }
 .badge.success, .badge.delivered, .badge.accepted { background:var(--ok-bg); color:var(--ok); }
 .badge.transient, .badge.failover, .badge.freshness, .badge.redeliver, .badge.delivering { background:var(--warn-bg); color:var(--warn); }
 .badge.permanent, .badge.dead_lettered, .badge.discarded { background:var(--bad-bg); color:var(--bad); }
+.badge.unknown, .badge.held { background:#ece4f7; color:#5b2c91; }
 .badge.trying, .badge.intake, .badge.event { background:var(--info-bg); color:var(--info); }
 ol.timeline { list-style:none; padding:0; margin:0; }
 ol.timeline > li { background:var(--card); border:1px solid var(--line); border-left:5px solid var(--skip); border-radius:6px; padding:10px 14px; margin:8px 0; break-inside:avoid; }
 ol.timeline > li.success { border-left-color:var(--ok); }
 ol.timeline > li.transient { border-left-color:#d99a00; }
 ol.timeline > li.permanent { border-left-color:var(--bad); }
+ol.timeline > li.unknown { border-left-color:#7a45b8; }
 ol.timeline > li.intake, ol.timeline > li.event, ol.timeline > li.d-trying { border-left-color:var(--info); }
 ol.timeline > li.d-accepted, ol.timeline > li.s-delivered { border-left-color:var(--ok); }
 ol.timeline > li.d-failover, ol.timeline > li.d-freshness { border-left-color:#d99a00; }

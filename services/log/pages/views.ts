@@ -198,7 +198,9 @@ ${waited !== undefined ? html`<tr><th>Waited</th><td>${waited} ms after attempt 
 <tr><th>Outcome</th><td><span class="badge ${outcome}">${outcome}</span> <code>${str(d.code) ?? ''}</code> — ${str(d.reason) ?? ''}</td></tr>
 ${retryAfter !== undefined ? html`<tr><th>Retry-After</th><td>${retryAfter} ms</td></tr>` : ''}
 ${d.error !== undefined ? html`<tr><th>Error</th><td>${isRemoved(d.error) ? removed(d.error) : html`<span class="mono">${text(d.error)}</span>`}</td></tr>` : ''}
-${str(d.attemptId) ? html`<tr><th>Attempt id</th><td><code>${str(d.attemptId)}</code></td></tr>` : ''}
+${str(d.attemptId) ? html`<tr><th>Attempt id</th><td><code>${str(d.attemptId)}</code>${num(d.execution) !== undefined && num(d.execution)! > 1 ? html` · execution ${num(d.execution)}` : ''}</td></tr>` : ''}
+${rec(d.readBack) ? html`<tr><th>Read back</th><td class="read-back">${rec(d.readBack)!.found ? 'found' : 'not found'}: ${str(rec(d.readBack)!.detail) ?? ''}${str(rec(d.readBack)!.messageId) ? html` · id <code>${str(rec(d.readBack)!.messageId)}</code>` : ''}</td></tr>` : ''}
+${outcome === 'unknown' ? html`<tr><th>Note</th><td class="notice">ambiguous: the request may have reached the buyer; the lead stayed with this buyer and the same endpoint was retried with the same idempotency key</td></tr>` : ''}
 </table>
 <div class="cols">
 <div class="request"><h3>Request as sent (secrets masked)</h3>
@@ -285,7 +287,8 @@ export function leadPage(record: LeadRecord, options: LeadPageOptions): string {
   const accepted = [...entries].reverse().find((e) => e.type === 'decision' && e.data.decision === 'accepted' && (!buyerId || e.data.buyerId === buyerId));
   const winning = buyerId ? [...attempts].reverse().find((e) => e.data.buyerId === buyerId && e.data.outcome === 'success' && e.data.role !== 'notify') : undefined;
   const piiRemoved = intake !== undefined && isRemoved(intake.data.lead);
-  const counts = { success: 0, transient: 0, permanent: 0 } as Record<string, number>;
+  const counts = { success: 0, unknown: 0, transient: 0, permanent: 0 } as Record<string, number>;
+  const heldBy = status === 'dead_lettered' ? str(lastStatus?.data.heldBy) : undefined;
   for (const a of attempts) counts[str(a.data.outcome) ?? 'other'] = (counts[str(a.data.outcome) ?? 'other'] ?? 0) + 1;
   const endpointCount = new Set(attempts.map((a) => str(a.data.endpointId))).size;
   const reason = summary?.reason ?? str(lastStatus?.data.reason);
@@ -303,6 +306,7 @@ export function leadPage(record: LeadRecord, options: LeadPageOptions): string {
 <tr><th>Received at</th><td>${time(intake?.at ?? summary?.receivedAt)}</td></tr>
 <tr><th>Final status</th><td><span class="badge ${status}" id="final-status">${status}</span>${summary?.reasonCode ? html` <code>${summary.reasonCode}</code>` : ''}${reason ? html` — ${reason}` : ''} <span class="notice">(as of ${iso(summary?.updatedAt ?? lastStatus?.at)})</span></td></tr>
 <tr><th>Taken by</th><td>${buyerId && status === 'delivered' ? html`${buyerLabel(buyerId, names)} · accepted at ${time(accepted?.at)}${winning ? html` · the buyer answered ${num(rec(winning.data.response)?.status) !== undefined ? html`HTTP ${num(rec(winning.data.response)?.status)}` : str(winning.data.code)} at ${time(num(winning.data.finishedAt))} (attempt ${num(winning.data.attempt) ?? '?'}, ${endpointLabel(str(winning.data.endpointId) ?? '?', record)})` : ''}` : html`<span class="notice">no buyer took this lead</span>`}</td></tr>
+${heldBy ? html`<tr><th>Held by</th><td id="held-by">${buyerLabel(heldBy, names)} <span class="notice">(has or may have received the lead; it is not offered to another buyer unless an operator says so)</span></td></tr>` : ''}
 <tr><th>Attempts</th><td>${attempts.length} at ${endpointCount} endpoint${endpointCount === 1 ? '' : 's'}: ${Object.entries(counts).filter(([, n]) => n > 0).map(([k, n], i) => html`${i ? ', ' : ''}${n} ${k}`)}</td></tr>
 <tr><th>Hash chain</th><td>${chainLine}</td></tr>
 <tr><th>Signed receipt</th><td>${chain.ok

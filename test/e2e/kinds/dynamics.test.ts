@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { leadGuid } from '../../../activities/dynamics';
+import type { ReadBack } from '../../../shared/delivery';
 import { dynamicsErrors, startDynamicsFake, type DynamicsFake } from '../../fakes/dynamics';
 import { capturedLogLines, startSystem, type TestSystem } from '../../support/system';
 import { waitForAttempts, summary } from '../../support/attempts';
@@ -165,20 +166,56 @@ describe('dynamics kind through the whole system', function () {
   });
 
   for (const keyed of ['alternate key', 'derived row id'] as const) {
-    it(`When Dataverse writes the row but answers after our timeout (${keyed}), then the retry is refused as existing (412): success, one row`, async () => {
+    it(`When Dataverse writes the row but answers after our timeout (${keyed}), then the attempt is unknown and the retry reads the row back: success found_on_read_back, nothing written again`, async () => {
       const { apiKey } = await route(keyed === 'alternate key' ? {} : { alternateKey: undefined });
       dynamics.script([{ type: 'slow', delayMs: 2_500 }]);
       const leadId = await post(apiKey);
       await system.waitForLead(leadId, (v) => v.status === 'delivered');
       const attempts = await attemptsOf(leadId, 2);
-      assert.deepEqual(summary(attempts), [[1, 'transient', 'timeout'], [2, 'success', 'already_present']]);
+      assert.deepEqual(summary(attempts), [[1, 'unknown', 'timeout'], [2, 'success', 'found_on_read_back']]);
       const rows = rowsOf(leadId);
       assert.equal(rows.length, 1, 'one row');
       assert.equal(rows[0]!.writes, 1, 'not rewritten');
       assert.equal(dynamics.writes, 1);
-      assert.deepEqual([attempts[1]!.response?.status, attempts[1]!.response?.messageId], [412, rows[0]!.leadid]);
+      const key = keyed === 'alternate key' ? `new_leadref='${leadId}'` : leadGuid(leadId);
+      assert.deepEqual(apiCalls().map((c) => [c.method, decodeURIComponent(c.path)]), [
+        ['PATCH', `/api/data/v9.2/leads(${key})?$select=leadid`],
+        ['GET', `/api/data/v9.2/leads(${key})?$select=leadid`],
+      ]);
+      const readBack = attempts[1]!.readBack as ReadBack;
+      assert.deepEqual([readBack.found, readBack.messageId], [true, rows[0]!.leadid]);
+      assert.match(readBack.detail, keyed === 'alternate key' ? /exists under alternate key new_leadref/ : /exists under the row id derived from the lead id/);
+      assert.equal(attempts[1]!.response?.messageId, rows[0]!.leadid);
     });
   }
+
+  it('When the connection drops after the write was sent and Dataverse applied nothing, then the attempt is unknown, the read-back finds no row (404), and the retry creates it once', async () => {
+    const { apiKey } = await route();
+    dynamics.script([{ type: 'hangUp' }]);
+    const leadId = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(summary(attempts), [[1, 'unknown', 'connection_reset'], [2, 'success', 'ok']]);
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.equal(readBack.found, false);
+    assert.match(readBack.detail, /no lead row under alternate key new_leadref \(GET leads\(<key>\): 404 0x80040217\)/);
+    assert.equal(rowsOf(leadId).length, 1);
+    assert.equal(dynamics.writes, 1);
+  });
+
+  it('When the read-back is answered 429 (service protection), then nothing is sent by that attempt and a later one finishes the lead: one row', async () => {
+    const { apiKey } = await route({ backoff: ['1s', '1s'] });
+    dynamics.script([{ type: 'slow', delayMs: 2_500 }]);
+    dynamics.scriptReads([dynamicsErrors.tooManyRequests(1)]);
+    const leadId = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 3);
+    assert.deepEqual(summary(attempts).slice(0, 2), [[1, 'unknown', 'timeout'], [2, 'transient', 'read_back_internal_error']]);
+    assert.match(String(attempts[1]!.error), /Dataverse could not be read back: dynamics_rate_limited/);
+    assert.equal(attempts[2]!.outcome, 'success');
+    assert.equal(rowsOf(leadId).length, 1);
+    assert.equal(rowsOf(leadId)[0]!.writes, 1);
+  });
 
   it("When duplicate detection is on and the lead duplicates another (500 0x80040333), then the failure is permanent", async () => {
     const { apiKey } = await route({ duplicateDetection: true });

@@ -164,7 +164,7 @@ describe('email kind (Resend) through the whole system', function () {
     assert.equal(resend.emails.length, 1);
   });
 
-  it('When Resend cannot be reached, then the attempt is transient (the SDK reports no status) and a later attempt sends the email', async () => {
+  it('When Resend cannot be reached, then the attempt is unknown (the SDK reports no status and no cause) and a later attempt sends the email', async () => {
     const { apiKey } = await route({ backoff: ['1s', '1s', '1s'] });
     await resend.down();
     const leadId = await post(apiKey);
@@ -175,30 +175,32 @@ describe('email kind (Resend) through the whole system', function () {
     }
     await system.waitForLead(leadId, (v) => v.status === 'delivered');
     const attempts = await attemptsOf(leadId, 2);
-    assert.deepEqual(attempts[0]!.outcome, 'transient');
+    assert.deepEqual(attempts[0]!.outcome, 'unknown');
     assert.equal(attempts[0]!.code, 'resend_network_error');
+    assert.equal(attempts[1]!.readBack, undefined, 'email has no read-back: the Idempotency-Key makes the retry safe');
     assert.equal(attempts[0]!.response?.status, undefined);
     assert.deepEqual(attempts.at(-1)!.outcome, 'success');
     assert.equal(resend.emails.length, 1);
   });
 
-  it('When the connection drops without an answer, then the attempt is transient and the retry uses the same key', async () => {
+  it('When the connection drops without an answer, then the attempt is unknown and the retry uses the same key', async () => {
     const { apiKey } = await route();
     resend.script([{ type: 'hangUp' }]);
     const leadId = await post(apiKey);
     await system.waitForLead(leadId, (v) => v.status === 'delivered');
-    assert.deepEqual(summary(await attemptsOf(leadId, 2)), [[1, 'transient', 'resend_network_error'], [2, 'success', 'ok']]);
+    assert.deepEqual(summary(await attemptsOf(leadId, 2)), [[1, 'unknown', 'resend_network_error'], [2, 'success', 'ok']]);
     assert.equal(resend.requests[0]!.headers['idempotency-key'], resend.requests[1]!.headers['idempotency-key']);
     assert.equal(resend.emails.length, 1);
   });
 
-  it('When Resend sent the email but answered after our timeout, then the retry gets the same email id and no second email is sent', async () => {
+  it('When Resend sent the email but answered after our timeout, then the attempt is unknown, the retry (no read-back: the same Idempotency-Key) gets the same email id and no second email is sent', async () => {
     const { apiKey } = await route();
     resend.script([{ type: 'slow', delayMs: 2_500 }]);
     const leadId = await post(apiKey);
     await system.waitForLead(leadId, (v) => v.status === 'delivered');
     const attempts = await attemptsOf(leadId, 2);
-    assert.deepEqual(summary(attempts), [[1, 'transient', 'timeout'], [2, 'success', 'ok']]);
+    assert.deepEqual(summary(attempts), [[1, 'unknown', 'timeout'], [2, 'success', 'ok']]);
+    assert.equal(attempts[1]!.readBack, undefined);
     assert.equal(resend.requests.length, 2, 'two requests reached Resend');
     assert.equal(resend.emails.length, 1, 'one email was sent');
     assert.equal(attempts[1]!.response?.messageId, resend.emails[0]!.id);

@@ -4,13 +4,15 @@
  * Backoffs are second-long, the attempt timeout 1.5 s.
  */
 import assert from 'node:assert/strict';
-import { hubspotErrors, startHubspotFake, type HubspotFake } from '../../fakes/hubspot';
+import type { ReadBack } from '../../../shared/delivery';
+import { hubspotErrors, startHubspotFake, WRITE_SCOPE, type HubspotFake } from '../../fakes/hubspot';
 import { capturedLogLines, startSystem, type TestSystem } from '../../support/system';
 import { waitForAttempts, summary } from '../../support/attempts';
 
 
 const TOKEN = 'pat-na1-11111111-2222-4333-8444-555555555555';
 const NO_SCOPE_TOKEN = 'pat-na1-99999999-2222-4333-8444-555555555555';
+const WRITE_ONLY_TOKEN = 'pat-na1-77777777-2222-4333-8444-555555555555';
 const MAPPING = { email: 'email', firstname: 'first_name', lastname: 'last_name', phone: { field: 'phone', transform: 'e164' }, city: 'city' };
 
 describe('hubspot kind through the whole system', function () {
@@ -20,7 +22,7 @@ describe('hubspot kind through the whole system', function () {
 
   before(async function () {
     this.timeout(180_000);
-    hubspot = await startHubspotFake({ tokens: [{ token: TOKEN }, { token: NO_SCOPE_TOKEN, scopes: ['crm.objects.contacts.read'] }] });
+    hubspot = await startHubspotFake({ tokens: [{ token: TOKEN }, { token: NO_SCOPE_TOKEN, scopes: ['crm.objects.contacts.read'] }, { token: WRITE_ONLY_TOKEN, scopes: [WRITE_SCOPE] }] });
     system = await startSystem({ providers: { hubspotApiBaseUrl: hubspot.baseUrl } });
   });
   after(async () => {
@@ -46,6 +48,7 @@ describe('hubspot kind through the whole system', function () {
   }
 
   const attemptsOf = (leadId: string, count: number) => waitForAttempts(system, leadId, count);
+  const reads = () => hubspot.requests.filter((r) => r.method === 'GET');
 
   it('When HubSpot accepts the upsert, then the contact is created by email with the mapped properties and its id is the message id; the token is masked', async () => {
     const { apiKey } = await route();
@@ -154,17 +157,86 @@ describe('hubspot kind through the whole system', function () {
     assert.equal(hubspot.contacts.has(email), false);
   });
 
-  it('When HubSpot applies the upsert but answers after our timeout, then the retry upserts the same email: one contact, no duplicate', async () => {
+  it('When HubSpot applies the upsert but answers after our timeout, then the attempt is unknown and the retry reads the contact back: found, success found_on_read_back, nothing upserted again', async () => {
     const { apiKey } = await route();
     hubspot.script([{ type: 'slow', delayMs: 2_500 }]);
     const { leadId, email } = await post(apiKey);
     await system.waitForLead(leadId, (v) => v.status === 'delivered');
-    assert.deepEqual(summary(await attemptsOf(leadId, 2)), [[1, 'transient', 'timeout'], [2, 'success', 'ok']]);
-    assert.equal(hubspot.upserts, 2, 'both attempts reached HubSpot');
-    assert.equal([...hubspot.contacts.values()].filter((c) => c.properties.email === email).length, 1, 'one contact');
-    assert.equal(hubspot.contacts.get(email)!.writes, 2);
     const attempts = await attemptsOf(leadId, 2);
-    assert.equal(attempts[1]!.response?.messageId, hubspot.contacts.get(email)!.id);
+    assert.deepEqual(summary(attempts), [[1, 'unknown', 'timeout'], [2, 'success', 'found_on_read_back']]);
+    const contact = hubspot.contacts.get(email)!;
+    assert.equal(hubspot.upserts, 1, 'only the first attempt upserted');
+    assert.equal(contact.writes, 1);
+    assert.deepEqual(reads().map((r) => r.path), [`/crm/v3/objects/contacts/${encodeURIComponent(email)}?idProperty=email&properties=email,firstname,lastname,phone,city`]);
+    assert.equal(reads()[0]!.headers.authorization, `Bearer ${TOKEN}`);
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.deepEqual([readBack.found, readBack.messageId], [true, contact.id]);
+    assert.match(readBack.detail, /matched by email\) holds every property this lead writes/);
+    assert.equal(attempts[1]!.response?.messageId, contact.id);
+    assert.ok(!JSON.stringify(attempts).includes(TOKEN), 'no token in the records');
+  });
+
+  it('When the connection drops after the upsert was sent and HubSpot applied nothing, then the attempt is unknown, the read-back finds no contact, and the retry upserts it once', async () => {
+    const { apiKey } = await route();
+    hubspot.script([{ type: 'hangUp' }]);
+    const { leadId, email } = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(summary(attempts), [[1, 'unknown', 'connection_reset'], [2, 'success', 'ok']]);
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.equal(readBack.found, false);
+    assert.match(readBack.detail, /no contact with this lead's email/);
+    assert.equal(hubspot.upserts, 1);
+    assert.equal(hubspot.contacts.get(email)!.writes, 1);
+    assert.equal(reads().length, 1);
+  });
+
+  it('When a contact with the email exists but does not hold the lead\'s values, then the read-back does not count it as found and the retry upserts (the same contact)', async () => {
+    const { apiKey } = await route();
+    const first = await post(apiKey);
+    await system.waitForLead(first.leadId, (v) => v.status === 'delivered');
+    hubspot.script([{ type: 'hangUp' }]);
+    const res = await system.postLead(apiKey, { first_name: 'Augusta', last_name: 'King', email: first.email, phone: '(555) 010-0000', city: 'London' });
+    const leadId = String(res.body.leadId);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(summary(attempts), [[1, 'unknown', 'connection_reset'], [2, 'success', 'ok']]);
+    const contact = hubspot.contacts.get(first.email)!;
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.deepEqual([readBack.found, readBack.messageId], [false, contact.id]);
+    assert.match(readBack.detail, /firstname, lastname differ/);
+    assert.equal(contact.properties.firstname, 'Augusta');
+    assert.equal(contact.writes, 2);
+  });
+
+  it('When the private app cannot read contacts (no crm.objects.contacts.read), then the read-back records why and the retry upserts anyway (it cannot duplicate)', async () => {
+    const { apiKey } = await route({ token: WRITE_ONLY_TOKEN });
+    hubspot.script([{ type: 'slow', delayMs: 2_500 }]);
+    const { leadId, email } = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(summary(attempts), [[1, 'unknown', 'timeout'], [2, 'success', 'ok']]);
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.equal(readBack.found, false);
+    assert.match(readBack.detail, /hubspot_missing_scopes.*crm\.objects\.contacts\.read/);
+    assert.match(attempts[1]!.reason, /updated \(matched by email\)/);
+    assert.equal([...hubspot.contacts.values()].filter((c) => c.properties.email === email).length, 1, 'one contact');
+    assert.equal(hubspot.upserts, 2);
+  });
+
+  it('When the read-back itself is answered 503, then nothing is sent by that attempt (transient read_back_…) and a later attempt delivers: one contact', async () => {
+    const { apiKey } = await route({ backoff: ['1s', '1s'] });
+    hubspot.script([{ type: 'hangUp' }]);
+    hubspot.scriptReads([hubspotErrors.serverError(503)]);
+    const { leadId, email } = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 3);
+    assert.deepEqual(summary(attempts).slice(0, 2), [[1, 'unknown', 'connection_reset'], [2, 'transient', 'read_back_internal_error']]);
+    assert.match(String(attempts[1]!.error), /HubSpot could not be read back: http_503/);
+    assert.equal(attempts[1]!.request, undefined, 'the attempt that could not read back sent nothing');
+    assert.deepEqual([attempts[2]!.outcome, attempts[2]!.code], ['success', 'ok']);
+    assert.equal(hubspot.upserts, 1, 'one upsert applied (the first was cut off before HubSpot applied it)');
+    assert.equal(hubspot.contacts.get(email)!.writes, 1);
   });
 
   it('When a lead has no email, then it fails permanently before anything is sent, naming the field', async () => {

@@ -5,6 +5,7 @@
  * timeout 1.5 s.
  */
 import assert from 'node:assert/strict';
+import type { ReadBack } from '../../../shared/delivery';
 import { salesforceErrors, startSalesforceFake, type SalesforceFake } from '../../fakes/salesforce';
 import { capturedLogLines, startSystem, type TestSystem } from '../../support/system';
 import { waitForAttempts, summary } from '../../support/attempts';
@@ -174,19 +175,52 @@ describe('salesforce kind through the whole system', function () {
     assert.equal(apiCalls().length, 0);
   });
 
-  it('When the org applies the upsert but answers after our timeout, then the retry upserts the same external id: one Lead, updated, no duplicate', async () => {
+  it('When the org applies the upsert but answers after our timeout, then the attempt is unknown and the retry reads the Lead back by its external id: success found_on_read_back, not upserted again', async () => {
     const { apiKey } = await route();
     salesforce.script([{ type: 'slow', delayMs: 2_500 }]);
     const leadId = await post(apiKey);
     await system.waitForLead(leadId, (v) => v.status === 'delivered');
     const attempts = await attemptsOf(leadId, 2);
-    assert.deepEqual(summary(attempts), [[1, 'transient', 'timeout'], [2, 'success', 'ok']]);
-    assert.equal(salesforce.upserts, 2, 'both attempts reached the org');
+    assert.deepEqual(summary(attempts), [[1, 'unknown', 'timeout'], [2, 'success', 'found_on_read_back']]);
+    assert.equal(salesforce.upserts, 1, 'only the first attempt upserted');
     const mine = [...salesforce.leads.values()].filter((l) => l.externalId === leadId);
     assert.equal(mine.length, 1, 'one Lead');
-    assert.equal(mine[0]!.writes, 2);
-    assert.deepEqual([attempts[1]!.response?.status, attempts[1]!.response?.messageId], [200, mine[0]!.Id]);
-    assert.match(attempts[1]!.reason, /updated/);
+    assert.equal(mine[0]!.writes, 1);
+    const reads = apiCalls().filter((c) => c.method === 'GET');
+    assert.deepEqual(reads.map((c) => c.path), [`/services/data/v62.0/sobjects/Lead/Lead_Id__c/${leadId}?fields=Id`]);
+    assert.equal(reads[0]!.headers.authorization, `Bearer ${salesforce.tokensIssued[0]}`, 'the cached token, no second token request');
+    assert.equal(tokenCalls().length, 1);
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.deepEqual([readBack.found, readBack.messageId], [true, mine[0]!.Id]);
+    assert.match(readBack.detail, /holds this lead id in Lead_Id__c/);
+    assert.equal(attempts[1]!.response?.messageId, mine[0]!.Id);
+  });
+
+  it('When the connection drops after the upsert was sent and the org applied nothing, then the attempt is unknown, the read-back finds no Lead (404), and the retry creates it once', async () => {
+    const { apiKey } = await route();
+    salesforce.script([{ type: 'hangUp' }]);
+    const leadId = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(summary(attempts), [[1, 'unknown', 'connection_reset'], [2, 'success', 'ok']]);
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.equal(readBack.found, false);
+    assert.match(readBack.detail, /no Lead holds this lead id in Lead_Id__c \(GET Lead\/Lead_Id__c\/<lead id>: 404 NOT_FOUND\)/);
+    assert.deepEqual([attempts[1]!.response?.status, salesforce.leads.get(`Lead_Id__c:${leadId}`)!.writes], [201, 1]);
+  });
+
+  it('When the session expired before the read-back, then the token is refreshed once and the read retried within the same attempt', async () => {
+    const { apiKey } = await route();
+    salesforce.script([{ type: 'slow', delayMs: 2_500 }]);
+    const leadId = await post(apiKey);
+    await system.waitForLead(leadId, (v) => (v.endpoints[0]?.attempts ?? 0) >= 1);
+    salesforce.expireSessions();
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(summary(attempts), [[1, 'unknown', 'timeout'], [2, 'success', 'found_on_read_back']]);
+    assert.deepEqual(apiCalls().map((c) => [c.method, c.status]), [['PATCH', 201], ['GET', 401], ['GET', 200]]);
+    assert.equal(salesforce.tokensIssued.length, 2);
+    assert.match((attempts[1]!.readBack as ReadBack).detail, /after one token refresh/);
   });
 
   it('When a lead has no last name, then it fails permanently before anything is sent, naming LastName', async () => {

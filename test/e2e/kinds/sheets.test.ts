@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { ReadBack } from '../../../shared/delivery';
 import { newServiceAccount, startGoogleSheetsFake, type ServiceAccount, type SheetsFake } from '../../fakes/google-sheets';
 import { capturedLogLines, eventually, http as request, startSystem, type TestSystem } from '../../support/system';
 import { waitForAttempts } from '../../support/attempts';
@@ -168,19 +169,55 @@ describe('sheets kind (Google Sheets) through the whole system', function () {
     assert.deepEqual((await attemptsOf(lead2, 1)).map((x) => [x.outcome, x.code]), [['permanent', 'sheets_tab_not_found']]);
   });
 
-  it('When Google applies the append but answers after our timeout, then the retry finds the lead id and no second row is written', async () => {
+  it('When Google applies the append but answers after our timeout, then the attempt is unknown and the retry reads the lead id back: success found_on_read_back, no second row', async () => {
     const id = spreadsheet();
     const { apiKey } = await route(id, { backoff: ['1s'] });
     sheets.script([{ op: 'append', type: 'slow', delayMs: 3_000 }]);
     const leadId = await post(apiKey);
     await system.waitForLead(leadId, (v) => v.status === 'delivered');
     const attempts = await attemptsOf(leadId, 2);
-    assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.code]), [[1, 'transient', 'timeout'], [2, 'success', 'already_present']]);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.code]), [[1, 'unknown', 'timeout'], [2, 'success', 'found_on_read_back']]);
     assert.equal(attempts[1]!.response?.messageId, 'Leads!A2');
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.deepEqual([readBack.found, readBack.messageId], [true, 'Leads!A2']);
+    assert.match(readBack.detail, /the lead id is in row 2 of Leads/);
     const rows = sheets.rows(id, 'Leads');
     assert.equal(rows.length, 2, 'one header, one row');
     assert.equal(rows.filter((r) => r[0] === leadId).length, 1);
-    assert.equal(requestsFor(id, 'append').length, 1, 'the retry did not append');
+    assert.deepEqual(requestsFor(id).map((r) => r.op), ['batchGet', 'append', 'get'], 'the retry only read column A');
+    assert.equal(decodeURIComponent(requestsFor(id, 'get')[0]!.path.split('/values/')[1]!), "'Leads'!A:A");
+  });
+
+  it('When the connection drops after the append was sent and Google applied nothing, then the attempt is unknown, the read-back does not find the lead id, and the retry appends one row', async () => {
+    const id = spreadsheet();
+    const { apiKey } = await route(id, { backoff: ['1s'] });
+    sheets.script([{ op: 'append', type: 'hangUp' }]);
+    const leadId = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.code]), [[1, 'unknown', 'connection_reset'], [2, 'success', 'ok']]);
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.equal(readBack.found, false);
+    assert.match(readBack.detail, /Leads is empty/);
+    assert.deepEqual(sheets.rows(id, 'Leads').map((r) => r[0]), ['lead_id', leadId]);
+    assert.deepEqual(requestsFor(id).map((r) => r.op), ['batchGet', 'append', 'get', 'batchGet', 'append']);
+  });
+
+  it('When the read-back is refused for good (403: the spreadsheet is no longer shared), then it does not block: the send runs its own check and fails permanently', async () => {
+    const id = spreadsheet();
+    const { apiKey } = await route(id, { backoff: ['2s'] });
+    sheets.script([{ op: 'append', type: 'hangUp' }]);
+    const leadId = await post(apiKey);
+    await system.waitForLead(leadId, (v) => (v.endpoints[0]?.attempts ?? 0) >= 1);
+    const refused = { type: 'error', status: 403, message: 'The caller does not have permission', googleStatus: 'PERMISSION_DENIED' } as const;
+    sheets.script([{ op: 'get', ...refused }, { op: 'batchGet', ...refused }]);
+    await system.waitForLead(leadId, (v) => v.status === 'dead_lettered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.code]), [[1, 'unknown', 'connection_reset'], [2, 'permanent', 'http_403']]);
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.equal(readBack.found, false);
+    assert.match(readBack.detail, /could not read back \(http_403: .*share the spreadsheet with/);
+    assert.equal(requestsFor(id, 'append').length, 1, 'nothing appended after the refusal');
   });
 
   it('When 200 leads arrive at once for one spreadsheet, then appends are batched within quota and the sheet has one header and exactly 200 rows', async function () {

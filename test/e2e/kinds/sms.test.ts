@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ReadBack } from '../../../shared/delivery';
 import { newTwilioAccount, startTwilioFake, twilioErrors, type TwilioAccount, type TwilioFake } from '../../fakes/twilio';
 import { capturedLogLines, http as request, startSystem, type TestSystem } from '../../support/system';
 import { waitForAttempts } from '../../support/attempts';
@@ -215,17 +216,90 @@ describe('sms kind (Twilio) through the whole system', function () {
     assert.equal(creates().length, 1, 'the second lead never reached Twilio');
   });
 
-  it('When Twilio creates the message but answers after our timeout, then the retry finds it and sends no second SMS', async () => {
+  const lists = () => twilio.requests.filter((r) => r.method === 'GET');
+
+  it('When Twilio creates the message but answers after our timeout, then the attempt is unknown and the retry finds it in the Messages list: success found_on_read_back with its SID, no second SMS', async () => {
     const { apiKey, to } = await route({ backoff: ['1s'] });
     twilio.script([{ type: 'slow', delayMs: 3_000 }]);
     const leadId = await post(apiKey);
     await system.waitForLead(leadId, (v) => v.status === 'delivered');
     const attempts = await attemptsOf(leadId, 2);
-    assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.code]), [[1, 'transient', 'timeout'], [2, 'success', 'already_sent']]);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.code]), [[1, 'unknown', 'timeout'], [2, 'success', 'found_on_read_back']]);
     assert.equal(twilio.messages.filter((m) => m.to === to).length, 1, 'exactly one SMS');
-    assert.equal(attempts[1]!.response?.messageId, twilio.messages[0]!.sid, 'the retry records the SID of the message the first attempt created');
+    const sid = twilio.messages[0]!.sid;
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.deepEqual([readBack.found, readBack.messageId], [true, sid]);
+    assert.match(readBack.detail, new RegExp(`message ${sid} to \\${to}`));
+    assert.equal(attempts[1]!.response?.messageId, sid, 'the retry records the SID of the message the first attempt created');
     assert.equal(creates().length, 1);
-    assert.ok(twilio.requests.some((r) => r.method === 'GET' && r.path.includes(`To=${encodeURIComponent(to)}`)), 'the retry looked the message up');
+    assert.deepEqual(lists().map((r) => new URL(r.path, 'http://x').searchParams.get('To')), [to], 'one list read, for the number');
+    assert.equal(new URL(lists()[0]!.path, 'http://x').searchParams.get('From'), FROM);
+    assert.match(lists()[0]!.headers.authorization!, /^Basic /);
+  });
+
+  it('When the connection drops after the create was sent and Twilio created nothing, then the attempt is unknown, the list has no such message, and the retry sends one SMS', async () => {
+    const { apiKey, to } = await route({ backoff: ['1s'] });
+    twilio.script([{ type: 'hangUp' }]);
+    const leadId = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.code]), [[1, 'unknown', 'connection_reset'], [2, 'success', 'ok']]);
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.equal(readBack.found, false);
+    assert.match(readBack.detail, new RegExp(`no message to \\${to}`));
+    assert.equal(twilio.messages.filter((m) => m.to === to).length, 1);
+    assert.equal(lists().length, 1, 'the send used the read-back, no second list read');
+  });
+
+  it('When only the first of two numbers got its message before the timeout, then the read-back records that SID and the retry texts the second number only', async () => {
+    const first = buyerNumber();
+    const second = buyerNumber();
+    const { apiKey } = await route({ to: [first, second], backoff: ['1s'] });
+    twilio.script([{ type: 'slow', delayMs: 3_000 }]);
+    const leadId = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.code]), [[1, 'unknown', 'timeout'], [2, 'success', 'ok']]);
+    assert.deepEqual(twilio.messages.map((m) => m.to).sort(), [first, second].sort(), 'one SMS per number');
+    const sidFirst = twilio.messages.find((m) => m.to === first)!.sid;
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.deepEqual([readBack.found, readBack.messageId], [false, sidFirst]);
+    assert.match(readBack.detail, /only that number is texted/);
+    assert.equal(attempts[1]!.response?.messageId, `${sidFirst},${twilio.messages.find((m) => m.to === second)!.sid}`);
+    assert.equal(creates().length, 2, 'the first number was not texted again');
+  });
+
+  it('When Twilio cannot answer the read-back (503 on the Messages list), then nothing is sent blind (transient read_back_…) and a later attempt still finds the message: one SMS', async () => {
+    const { apiKey, to } = await route({ backoff: ['1s', '1s'] });
+    twilio.script([{ type: 'slow', delayMs: 3_000 }]);
+    twilio.scriptList([twilioErrors.serviceUnavailable()]);
+    const leadId = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 3);
+    assert.deepEqual(attempts.slice(0, 2).map((a) => [a.attempt, a.outcome, a.code]), [[1, 'unknown', 'timeout'], [2, 'transient', 'read_back_internal_error']]);
+    assert.match(String(attempts[1]!.error), /Twilio refused the Messages list read: 503 20503/);
+    assert.equal(attempts[1]!.request, undefined, 'that attempt sent nothing');
+    // The third attempt is not flagged for read-back by the workflow (the one before it was transient);
+    // the kind still checks the list before any retry, so it finds the message either way.
+    assert.equal(attempts[2]!.outcome, 'success');
+    assert.ok(['already_sent', 'found_on_read_back'].includes(attempts[2]!.code), attempts[2]!.code);
+    assert.equal(attempts[2]!.response?.messageId, twilio.messages[0]!.sid);
+    assert.equal(twilio.messages.filter((m) => m.to === to).length, 1, 'exactly one SMS');
+    assert.equal(creates().length, 1);
+  });
+
+  it('When the text has no lead field, then the read-back cannot tell leads apart and says so: the retry sends again', async () => {
+    const { apiKey, to } = await route({ body: 'New lead waiting in your inbox', backoff: ['1s'] });
+    twilio.script([{ type: 'slow', delayMs: 3_000 }]);
+    const leadId = await post(apiKey);
+    await system.waitForLead(leadId, (v) => v.status === 'delivered');
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.code]), [[1, 'unknown', 'timeout'], [2, 'success', 'ok']]);
+    const readBack = attempts[1]!.readBack as ReadBack;
+    assert.equal(readBack.found, false);
+    assert.match(readBack.detail, /not looked up: the text has no lead field/);
+    assert.equal(lists().length, 0);
+    assert.equal(twilio.messages.filter((m) => m.to === to).length, 2, 'the documented limit: a second SMS');
   });
 
   it('When Twilio reports the carrier outcome, then a signed callback is recorded once, linked to the attempt, and 30005 suppresses the number', async () => {

@@ -93,7 +93,7 @@ describe('zapier kind through the whole system', function () {
     assert.equal(zap.requests.length, 3);
   });
 
-  it('When the connection drops without an answer, then the attempt is transient and a later attempt delivers', async () => {
+  it('When the connection drops without an answer after the request was sent, then the attempt is unknown (the Zap may have run) and a later attempt delivers', async () => {
     // Two hang-ups: io.outbound retries once on a fresh socket when a reused keep-alive socket is
     // reset (a stale connection looks the same), so one hang-up alone may not fail the attempt.
     const { apiKey } = await route({ backoff: ['1s', '1s'] });
@@ -102,16 +102,18 @@ describe('zapier kind through the whole system', function () {
     const view = await system.waitForLead(leadId, (v) => v.status === 'delivered');
     const attempts = await attemptsOf(leadId, view.endpoints[0]!.attempts);
     assert.ok(attempts.length >= 2, JSON.stringify(summary(attempts)));
-    assert.deepEqual([attempts[0]!.outcome, attempts[0]!.code], ['transient', 'connection_reset']);
+    assert.deepEqual([attempts[0]!.outcome, attempts[0]!.code], ['unknown', 'connection_reset']);
     assert.deepEqual([attempts.at(-1)!.outcome, attempts.at(-1)!.code], ['success', 'ok']);
   });
 
-  it('When Zapier answers after our timeout, then the lead is sent again with the same body (Zapier has no idempotency key: the Zap can drop it by lead_id)', async () => {
+  it('When Zapier answers after our timeout, then the attempt is unknown and the lead is sent again with the same body (Zapier has no idempotency key and no read-back: the Zap can drop it by lead_id)', async () => {
     const { apiKey } = await route();
     zap.script([{ status: 200, delayMs: 2_500, body: { status: 'success', id: 'late' } }]);
     const leadId = await post(apiKey);
     await system.waitForLead(leadId, (v) => v.status === 'delivered');
-    assert.deepEqual(summary(await attemptsOf(leadId, 2)), [[1, 'transient', 'timeout'], [2, 'success', 'ok']]);
+    const attempts = await attemptsOf(leadId, 2);
+    assert.deepEqual(summary(attempts), [[1, 'unknown', 'timeout'], [2, 'success', 'ok']]);
+    assert.equal(attempts[1]!.readBack, undefined, 'nothing read back');
     assert.equal(zap.requests.length, 2);
     assert.equal(zap.requests[0]!.body, zap.requests[1]!.body);
     assert.equal((JSON.parse(zap.requests[1]!.body) as { lead_id: string }).lead_id, leadId);

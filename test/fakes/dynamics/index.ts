@@ -14,6 +14,9 @@
  *    ("Upsert a table row": PATCH to a row URI creates it when missing, the client may choose its id),
  *    perform-conditional-operations-using-web-api (If-None-Match: * → 412 "A record with matching key
  *    values already exists."; If-Match: * → 404), use alternate keys (leads(<key>='<value>')),
+ *    retrieve-entity-using-web-api (GET leads(<key>)?$select=a,b → 200 {@odata.context, @odata.etag,
+ *    the selected columns and always the primary key leadid}; 404 0x80040217 "… Does Not Exist";
+ *    an unknown column in $select → 400 0x80060888 "Could not find a property named …"),
  *    manage-duplicate-detection-create-update (MSCRM.SuppressDuplicateDetection: false → 500,
  *    0x80040333), data-platform/api-limits (429 with Retry-After, 0x80072322/0x80072321/0x80072326).
  *    Messages the pages do not quote (an unknown column, an unknown key) are worded as Dataverse
@@ -27,13 +30,15 @@
  *    OData-Version 4.0, Content-Type application/json on writes; the row URI
  *    `/api/data/v9.x/leads(<guid>)` or `leads(<alternate key>='<value>')`; a body valid against the
  *    lead EntityType schema written from the entity reference (column logical names → string, number,
- *    boolean or null), without the row key (it is in the URI).
+ *    boolean or null), without the row key (it is in the URI); reads: GET without a body, only the
+ *    query options the kind may use ($select), `If-None-Match` absent or `null`.
  * Beyond that, Dataverse's own rules (the buyer's data or configuration is at fault, so not
  * violations): unknown columns (400 0x80060888), an alternate key the table does not have, types of
  * the known columns, duplicate detection.
  * State: lead rows by id (and by alternate key), so the same lead id never makes a second row.
  * Scriptable: API steps in order (an error answer with optional Retry-After, a slow answer — the write
- * is applied at once, the answer comes late — or a hang-up), token steps, and `expireTokens()`.
+ * is applied at once, the answer comes late — or a hang-up), read steps (`scriptReads`, for GETs),
+ * token steps, and `expireTokens()`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -77,7 +82,11 @@ export interface DynamicsFake {
   tokensIssued: string[];
   /** Row writes applied since the last reset. */
   writes: number;
+  /** Row reads answered (found or not) since the last reset. */
+  reads: number;
   script(steps: DynamicsStep[]): void;
+  /** Steps for the next row reads (GET), one each, in order. */
+  scriptReads(steps: DynamicsStep[]): void;
   scriptToken(steps: DynamicsTokenStep[]): void;
   /** Every token issued so far stops working (the next API call answers 401). */
   expireTokens(): void;
@@ -122,8 +131,9 @@ export async function startDynamicsFake(options: { tenantId: string; clients: Dy
   const tokens = new Map<string, { audience: string; expiresAt: number }>();
   const tokensIssued: string[] = [];
   let steps: DynamicsStep[] = [];
+  let readSteps: DynamicsStep[] = [];
   let tokenSteps: DynamicsTokenStep[] = [];
-  const state = { writes: 0, base: '' };
+  const state = { writes: 0, reads: 0, base: '' };
 
   const odataError = (code: string, message: string) => ({ error: { code, message } });
 
@@ -200,13 +210,31 @@ export async function startDynamicsFake(options: { tenantId: string; clients: Dy
     const representation = (lead: DynamicsLead) => ({
       '@odata.context': `${state.base}/api/data/v9.2/$metadata#leads(${select.join(',')})/$entity`,
       '@odata.etag': `W/"${1000 + lead.writes}"`,
-      ...(select.length ? Object.fromEntries(select.map((c) => [c, c === 'leadid' ? lead.leadid : (lead.columns[c] ?? null)])) : { leadid: lead.leadid, ...lead.columns }),
+      // The primary key comes with every row, selected or not.
+      ...(select.length ? { ...Object.fromEntries(select.map((c) => [c, c === 'leadid' ? lead.leadid : (lead.columns[c] ?? null)])), leadid: lead.leadid } : { leadid: lead.leadid, ...lead.columns }),
     });
 
     if (entry.method === 'GET') {
+      const readErrors = [...new URLSearchParams(query).keys()].filter((k) => k !== '$select').map((k) => `query option ${k} (the kind only selects)`);
+      if (raw.length) readErrors.push('a GET with a body');
+      const ifNoneMatch = req.headers['if-none-match'];
+      if (ifNoneMatch !== undefined && ifNoneMatch !== 'null') readErrors.push(`If-None-Match ${ifNoneMatch} on a read`);
+      if (readErrors.length) violation(readErrors);
+      const unknownColumn = select.find((c) => c !== 'leadid' && !columns.has(c));
+      if (unknownColumn) return fail(400, '0x80060888', `Could not find a property named '${unknownColumn}' on type 'Microsoft.Dynamics.CRM.lead'.`);
+      const step = readSteps.shift();
+      if (step?.type === 'hangUp') {
+        entry.status = 0;
+        return req.socket.destroy();
+      }
+      if (step?.type === 'error') return fail(step.status, step.code, step.message, step.headers);
+      state.reads++;
       const lead = find();
-      if (!lead) return fail(404, '0x80040217', `lead With Ids = ${keyText} Do Not Exist`);
-      return reply(200, representation(lead));
+      if (!lead) return fail(404, '0x80040217', lookup.kind === 'id' ? `lead With Id = ${lookup.id} Does Not Exist` : 'A record with the specified key values does not exist in lead entity');
+      const body = representation(lead);
+      if (step?.type === 'slow') setTimeout(() => reply(200, body), step.delayMs).unref();
+      else reply(200, body);
+      return;
     }
     if (entry.method !== 'PATCH') {
       violation([`method ${entry.method}`]);
@@ -305,8 +333,14 @@ export async function startDynamicsFake(options: { tenantId: string; clients: Dy
     get writes() {
       return state.writes;
     },
+    get reads() {
+      return state.reads;
+    },
     script(next) {
       steps = [...next];
+    },
+    scriptReads(next) {
+      readSteps = [...next];
     },
     scriptToken(next) {
       tokenSteps = [...next];
@@ -316,11 +350,13 @@ export async function startDynamicsFake(options: { tenantId: string; clients: Dy
     },
     reset() {
       steps = [];
+      readSteps = [];
       tokenSteps = [];
       requests.length = 0;
       violations.length = 0;
       tokensIssued.length = 0;
       state.writes = 0;
+      state.reads = 0;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -8,13 +8,23 @@
  *    archived, new}], startedAt, completedAt});
  *  - developers.hubspot.com/docs/api/usage-details (429 {status, message, errorType:"RATE_LIMIT",
  *    correlationId, policyName: TEN_SECONDLY_ROLLING | DAILY}; the X-HubSpot-RateLimit-* headers);
+ *  - developers.hubspot.com/docs/api-reference/latest/crm/objects/contacts/basic/get-crm-v3-objects-contacts-contactId
+ *    (GET /crm/v3/objects/contacts/{contactId}?idProperty=email&properties=a,b&archived=false: the
+ *    contact by a unique property; answer SimplePublicObjectWithAssociations {id, properties (the
+ *    requested ones, null when empty, plus createdate/hs_object_id/lastmodifieddate), createdAt,
+ *    updatedAt, archived}; 404 {status, message:"Object not found.  objectId are usually numeric.",
+ *    correlationId, context:{id:[…]}, category:"OBJECT_NOT_FOUND"}; scope crm.objects.contacts.read);
  *  - developers.hubspot.com/docs/faq/api-error-responses ({status:"error", message, errors[],
  *    category, correlationId}); 401 INVALID_AUTHENTICATION, 403 MISSING_SCOPES with
  *    context.requiredGranularScopes (as HubSpot answers them, shown in its community threads).
  *
  * What it checks (a failure is answered in HubSpot's error shape and recorded in `violations`):
  *  - `Authorization: Bearer <private app token>` of a known token (else 401) whose scopes include
- *    crm.objects.contacts.write (else 403 MISSING_SCOPES);
+ *    crm.objects.contacts.write for the upsert, crm.objects.contacts.read for a read (else 403
+ *    MISSING_SCOPES naming the scope — not a violation: the buyer's app is configured so);
+ *  - reads: only the documented query parameters (idProperty, properties, propertiesWithHistory,
+ *    associations, archived), `idProperty=email` (how the kind reads: by the upsert's key), no body;
+ *    the fake's own answer checked against the SimplePublicObjectWithAssociations schema;
  *  - `Content-Type: application/json` and a body valid against the BatchInputSimplePublicObject-
  *    BatchInputUpsert schema written from the reference above (inputs 1-100, each `id` and
  *    `properties` of string values, `idProperty`, no unknown keys);
@@ -25,7 +35,8 @@
  * State: contacts by (lower-cased) email, so an upsert of the same email updates, never duplicates.
  * Scriptable per upsert request, in order: an error answer (429 with policyName and Retry-After,
  * 5xx, 400, …), a slow answer (the upsert is applied at once, the answer comes late: the ambiguous
- * timeout), a hang-up (nothing applied).
+ * timeout), a hang-up (nothing applied). Reads have their own script (`scriptReads`): an error
+ * answer, a slow answer, a hang-up.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -62,14 +73,21 @@ export interface HubspotFake {
   violations: Array<{ path: string; errors: string[] }>;
   /** Upsert calls applied since the last reset (a scripted error or hang-up applies nothing). */
   upserts: number;
+  /** Contact reads answered (found or not) since the last reset. */
+  reads: number;
   addToken(token: string, scopes?: string[]): void;
   /** Steps for the next upsert requests, one each, in order; then normal service. */
   script(steps: HubspotStep[]): void;
+  /** Steps for the next contact reads, one each, in order; then normal service. */
+  scriptReads(steps: HubspotStep[]): void;
   reset(): void;
   close(): Promise<void>;
 }
 
 export const WRITE_SCOPE = 'crm.objects.contacts.write';
+export const READ_SCOPE = 'crm.objects.contacts.read';
+/** A token's scopes unless told otherwise: a private app that reads and writes contacts. */
+export const DEFAULT_SCOPES = [READ_SCOPE, WRITE_SCOPE];
 
 /** Default contact properties of a HubSpot account (the ones a lead maps to). */
 export const CONTACT_PROPERTIES = [
@@ -124,17 +142,41 @@ const upsertSchema = {
   },
 } as const;
 
+/** SimplePublicObjectWithAssociations, the answer of a contact read (written from the reference above). */
+const contactSchema = {
+  type: 'object',
+  required: ['id', 'properties', 'createdAt', 'updatedAt', 'archived'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', pattern: '^[0-9]+$' },
+    properties: { type: 'object', additionalProperties: { type: ['string', 'null'] } },
+    propertiesWithHistory: { type: 'object' },
+    associations: { type: 'object' },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    archived: { type: 'boolean' },
+    archivedAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+const READ_PARAMS = new Set(['idProperty', 'properties', 'propertiesWithHistory', 'associations', 'archived']);
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
 export async function startHubspotFake(options: { tokens?: Array<{ token: string; scopes?: string[] }>; properties?: string[] } = {}): Promise<HubspotFake> {
-  const validate = new Ajv({ allErrors: true, strict: true }).compile<UpsertBody>(upsertSchema);
-  const tokens = new Map<string, string[]>((options.tokens ?? []).map((t) => [t.token, t.scopes ?? [WRITE_SCOPE]]));
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+  ajv.addFormat('date-time', ISO_DATE_TIME);
+  const validate = ajv.compile<UpsertBody>(upsertSchema);
+  const validateContact = ajv.compile(contactSchema);
+  const tokens = new Map<string, string[]>((options.tokens ?? []).map((t) => [t.token, t.scopes ?? DEFAULT_SCOPES]));
   const known = new Set([...CONTACT_PROPERTIES, ...(options.properties ?? [])]);
   const contacts = new Map<string, HubspotContact>();
   const requests: HubspotRequest[] = [];
   const violations: HubspotFake['violations'] = [];
   let steps: HubspotStep[] = [];
+  let readSteps: HubspotStep[] = [];
   let nextId = 1001;
   let dailyUsed = 0;
-  const state = { upserts: 0 };
+  const state = { upserts: 0, reads: 0 };
 
   const rateHeaders = () => ({
     'x-hubspot-ratelimit-daily': '250000',
@@ -176,7 +218,10 @@ export async function startHubspotFake(options: { tokens?: Array<{ token: string
       };
       const violation = (errors: string[]) => violations.push({ path: record.path, errors });
 
-      if (record.path.split('?')[0] !== '/crm/v3/objects/contacts/batch/upsert' || record.method !== 'POST') {
+      const url = new URL(record.path, 'http://fake');
+      const read = /^\/crm\/v3\/objects\/contacts\/([^/]+)$/.exec(url.pathname);
+      const isRead = record.method === 'GET' && read !== null && read[1] !== 'batch';
+      if (!isRead && (url.pathname !== '/crm/v3/objects/contacts/batch/upsert' || record.method !== 'POST')) {
         violation([`unexpected ${record.method} ${record.path}`]);
         return answer(404, { status: 'error', message: 'Resource not found', correlationId: correlationId(), category: 'OBJECT_NOT_FOUND' });
       }
@@ -191,16 +236,18 @@ export async function startHubspotFake(options: { tokens?: Array<{ token: string
           category: 'INVALID_AUTHENTICATION',
         });
       }
-      if (!scopes.includes(WRITE_SCOPE)) {
+      const needed = isRead ? READ_SCOPE : WRITE_SCOPE;
+      if (!scopes.includes(needed)) {
         return answer(403, {
           status: 'error',
           message: "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
           correlationId: correlationId(),
-          errors: [{ message: 'One or more of the following scopes are required.', context: { requiredGranularScopes: [WRITE_SCOPE] } }],
+          errors: [{ message: 'One or more of the following scopes are required.', context: { requiredGranularScopes: [needed] } }],
           links: { scopes: 'https://developers.hubspot.com/scopes' },
           category: 'MISSING_SCOPES',
         });
       }
+      if (isRead) return onRead(decodeURIComponent(read[1]!), url, raw, answer, violation, () => req.socket.destroy(), record);
       if (!/^application\/json\b/.test(String(req.headers['content-type']))) {
         violation([`content-type ${String(req.headers['content-type'])}`]);
         return answer(415, { status: 'error', message: 'Unsupported Media Type', correlationId: correlationId() });
@@ -254,6 +301,51 @@ export async function startHubspotFake(options: { tokens?: Array<{ token: string
       else answer(200, result);
     });
   });
+  /** GET /crm/v3/objects/contacts/{contactId}: the contact by id, or by a unique property (idProperty). */
+  function onRead(
+    contactId: string,
+    url: URL,
+    raw: string,
+    answer: (status: number, body: unknown, headers?: Record<string, string>) => void,
+    violation: (errors: string[]) => void,
+    hangUp: () => void,
+    record: HubspotRequest,
+  ) {
+    const unknown = [...url.searchParams.keys()].filter((k) => !READ_PARAMS.has(k));
+    const errors = unknown.map((k) => `unknown query parameter ${k}`);
+    const idProperty = url.searchParams.get('idProperty');
+    if (idProperty !== 'email') errors.push(`idProperty ${String(idProperty)} (the kind reads the contact by the upsert's key, email)`);
+    if (raw.length) errors.push('a GET with a body');
+    const archived = url.searchParams.get('archived');
+    if (archived !== null && archived !== 'true' && archived !== 'false') errors.push(`archived ${archived} is not a boolean`);
+    const requested = (url.searchParams.getAll('properties').join(',') || '').split(',').filter(Boolean);
+    const badNames = requested.filter((p) => !/^[a-z0-9_]{1,100}$/.test(p));
+    if (badNames.length) errors.push(`properties ${badNames.join(', ')} are not internal names`);
+    if (errors.length) {
+      violation(errors);
+      return answer(400, { status: 'error', message: `Invalid input: ${errors.join('; ')}`, correlationId: correlationId(), category: 'VALIDATION_ERROR' });
+    }
+    const step = readSteps.shift();
+    if (step?.type === 'hangUp') {
+      record.status = 0;
+      return hangUp();
+    }
+    if (step?.type === 'error') return answer(step.status, step.body, step.headers);
+    dailyUsed++;
+    state.reads++;
+    const contact = contacts.get(contactId.toLowerCase());
+    if (!contact) {
+      return answer(404, { status: 'error', message: 'Object not found.  objectId are usually numeric.', correlationId: correlationId(), context: { id: [contactId] }, category: 'OBJECT_NOT_FOUND' });
+    }
+    // The requested properties (null when the contact has no value), and the three HubSpot always returns.
+    const properties: Record<string, string | null> = { createdate: contact.properties.createdate ?? null, hs_object_id: contact.id, lastmodifieddate: contact.properties.lastmodifieddate ?? null };
+    for (const name of requested) properties[name] = contact.properties[name] ?? null;
+    const body = { id: contact.id, properties, createdAt: contact.createdAt, updatedAt: contact.updatedAt, archived: false };
+    if (!validateContact(body)) violations.push({ path: `${url.pathname} (the fake's answer)`, errors: (validateContact.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`) });
+    if (step?.type === 'slow') setTimeout(() => answer(200, body), step.delayMs).unref();
+    else answer(200, body);
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
 
@@ -265,15 +357,23 @@ export async function startHubspotFake(options: { tokens?: Array<{ token: string
     get upserts() {
       return state.upserts;
     },
-    addToken(token, scopes = [WRITE_SCOPE]) {
+    get reads() {
+      return state.reads;
+    },
+    addToken(token, scopes = DEFAULT_SCOPES) {
       tokens.set(token, scopes);
     },
     script(next) {
       steps = [...next];
     },
+    scriptReads(next) {
+      readSteps = [...next];
+    },
     reset() {
       steps = [];
+      readSteps = [];
       state.upserts = 0;
+      state.reads = 0;
       requests.length = 0;
       violations.length = 0;
     },

@@ -12,6 +12,11 @@
  *    resources_sobject_upsert_patch.htm): PATCH /services/data/vXX.X/sobjects/Lead/<field>/<value>
  *    → 201 {id, success, errors, created:true} or 200 {…, created:false}; 300 when several match;
  *    404 NOT_FOUND for a field that is not an external id;
+ *  - "Get Records Using sObject Rows by External ID" (resources_sobject_upsert_get.htm, dome_get_field_values):
+ *    GET /services/data/vXX.X/sobjects/Lead/<field>/<value>?fields=A,B → 200 {attributes:{type, url},
+ *    <fields>} (all fields without `fields`), 404 [{errorCode:"NOT_FOUND", message:"The requested
+ *    resource does not exist"}] when no record holds the value, 300 when several do, 400 INVALID_FIELD
+ *    for an unknown field in `fields`;
  *  - "Status Codes and Error Responses" (errorcodes.htm): errors as [{message, errorCode, fields}];
  *    401 INVALID_SESSION_ID, 403 REQUEST_LIMIT_EXCEEDED, 400 REQUIRED_FIELD_MISSING / INVALID_FIELD /
  *    STRING_TOO_LONG / INVALID_EMAIL_ADDRESS, 503 SERVER_UNAVAILABLE; the Sforce-Limit-Info header.
@@ -20,7 +25,8 @@
  *  - token requests: POST, form-encoded, only grant_type/client_id/client_secret (grant_type
  *    client_credentials), a known client;
  *  - API calls: `Authorization: Bearer` with a token this org issued and has not expired (else 401
- *    INVALID_SESSION_ID — not a violation: sessions expire); the path shape and API version;
+ *    INVALID_SESSION_ID — not a violation: sessions expire); the path shape and API version; reads:
+ *    GET with no body and only the `fields` query parameter (field API names);
  *    `Content-Type: application/json`; a body valid against the sObject schema written from the
  *    Lead object reference (an object of field API names → string, number, boolean or null), without
  *    `Id` or the external-id field itself (set from the URL).
@@ -29,8 +35,8 @@
  * Company required on create (REQUIRED_FIELD_MISSING), field lengths (STRING_TOO_LONG), e-mail format.
  * State: Leads by external id, so the same lead id never makes a second Lead.
  * Scriptable: API steps in order (an error answer, a slow answer — the upsert is applied at once,
- * the answer comes late — or a hang-up), token steps in order, and `expireSessions()` (every token
- * issued so far stops working, as when a session times out).
+ * the answer comes late — or a hang-up), read steps in order (`scriptReads`), token steps in order,
+ * and `expireSessions()` (every token issued so far stops working, as when a session times out).
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -86,8 +92,12 @@ export interface SalesforceFake {
   tokensIssued: string[];
   /** Upserts applied since the last reset. */
   upserts: number;
+  /** Record reads answered (found or not) since the last reset. */
+  reads: number;
   addClient(client: SalesforceClient): void;
   script(steps: SalesforceStep[]): void;
+  /** Steps for the next record reads (GET by external id), one each, in order. */
+  scriptReads(steps: SalesforceStep[]): void;
   scriptToken(steps: SalesforceTokenStep[]): void;
   /** Every token issued so far becomes invalid (the next API call answers 401 INVALID_SESSION_ID). */
   expireSessions(): void;
@@ -136,8 +146,9 @@ export async function startSalesforceFake(options: { clients?: SalesforceClient[
   const valid = new Set<string>();
   const tokensIssued: string[] = [];
   let steps: SalesforceStep[] = [];
+  let readSteps: SalesforceStep[] = [];
   let tokenSteps: SalesforceTokenStep[] = [];
-  const state = { upserts: 0, apiUsage: 0 };
+  const state = { upserts: 0, reads: 0, apiUsage: 0 };
   const urls = { login: '', instance: '' };
 
   function record(server: 'login' | 'instance', req: http.IncomingMessage, body: string): SalesforceRequest {
@@ -202,7 +213,9 @@ export async function startSalesforceFake(options: { clients?: SalesforceClient[
     if (!auth || !valid.has(auth[1]!)) return fail(401, [{ message: 'Session expired or invalid', errorCode: 'INVALID_SESSION_ID' }]);
     state.apiUsage++;
 
-    const match = /^\/services\/data\/v(\d{2,3}\.0)\/sobjects\/([A-Za-z0-9_]+)\/([A-Za-z0-9_]+)\/([^/?]+)$/.exec(entry.path);
+    const [pathOnly, query] = entry.path.split('?') as [string, string | undefined];
+    const match = /^\/services\/data\/v(\d{2,3}\.0)\/sobjects\/([A-Za-z0-9_]+)\/([A-Za-z0-9_]+)\/([^/?]+)$/.exec(req.method === 'GET' ? pathOnly : entry.path);
+    if (match && req.method === 'GET') return onRead(match[2]!, match[3]!, decodeURIComponent(match[4]!), new URLSearchParams(query ?? ''), raw, { entry, fail, violation, limitInfo, res, req });
     if (!match || req.method !== 'PATCH') {
       violation([`unexpected ${entry.method} ${entry.path}`]);
       return fail(404, [{ errorCode: 'NOT_FOUND', message: 'The requested resource does not exist' }]);
@@ -269,6 +282,44 @@ export async function startSalesforceFake(options: { clients?: SalesforceClient[
     else reply(res, entry, status, answer, limitInfo());
   }
 
+  /** GET a record by external id (sObject Rows by External ID). */
+  function onRead(
+    sobject: string,
+    field: string,
+    externalId: string,
+    query: URLSearchParams,
+    raw: string,
+    io: { entry: SalesforceRequest; fail: (status: number, errors: SalesforceError[], headers?: Record<string, string>) => void; violation: (errors: string[]) => void; limitInfo: () => Record<string, string>; res: http.ServerResponse; req: http.IncomingMessage },
+  ) {
+    const { entry, fail, violation, limitInfo, res, req } = io;
+    const errors = [...query.keys()].filter((k) => k !== 'fields').map((k) => `unknown query parameter ${k}`);
+    if (raw.length) errors.push('a GET with a body');
+    if (errors.length) violation(errors);
+    if (sobject !== 'Lead') {
+      violation([`sObject ${sobject}`]);
+      return fail(404, [{ errorCode: 'NOT_FOUND', message: 'The requested resource does not exist' }]);
+    }
+    if (!externalIdFields.has(field)) return fail(404, [{ errorCode: 'NOT_FOUND', message: `Provided external ID field does not exist or is not accessible: ${field}` }]);
+    const fields = (query.get('fields') ?? '').split(',').filter(Boolean);
+    const unknown = fields.filter((f) => f !== 'Id' && !known.has(f));
+    if (unknown.length) return fail(400, [{ message: `No such column '${unknown[0]}' on entity 'Lead'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name.`, errorCode: 'INVALID_FIELD' }]);
+    const step = readSteps.shift();
+    if (step?.type === 'hangUp') {
+      entry.status = 0;
+      return req.socket.destroy();
+    }
+    if (step?.type === 'error') return fail(step.status, step.errors, step.headers);
+    state.reads++;
+    const lead = leads.get(`${field}:${externalId}`);
+    if (!lead) return fail(404, [{ errorCode: 'NOT_FOUND', message: 'The requested resource does not exist' }]);
+    const values = fields.length ? Object.fromEntries(fields.map((f) => [f, f === 'Id' ? lead.Id : (lead.fields[f] ?? null)])) : { Id: lead.Id, ...lead.fields };
+    const version = /\/v(\d{2,3}\.0)\//.exec(entry.path)?.[1] ?? '62.0';
+    const body = { attributes: { type: 'Lead', url: `/services/data/v${version}/sobjects/Lead/${lead.Id}` }, ...values };
+    const answer = () => reply(res, entry, 200, body, limitInfo());
+    if (step?.type === 'slow') setTimeout(answer, step.delayMs).unref();
+    else answer();
+  }
+
   const serve = (handler: (req: http.IncomingMessage, res: http.ServerResponse, raw: string) => void) =>
     http.createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -297,11 +348,17 @@ export async function startSalesforceFake(options: { clients?: SalesforceClient[
     get upserts() {
       return state.upserts;
     },
+    get reads() {
+      return state.reads;
+    },
     addClient(client) {
       clients.set(client.clientId, client);
     },
     script(next) {
       steps = [...next];
+    },
+    scriptReads(next) {
+      readSteps = [...next];
     },
     scriptToken(next) {
       tokenSteps = [...next];
@@ -311,11 +368,13 @@ export async function startSalesforceFake(options: { clients?: SalesforceClient[
     },
     reset() {
       steps = [];
+      readSteps = [];
       tokenSteps = [];
       requests.length = 0;
       violations.length = 0;
       tokensIssued.length = 0;
       state.upserts = 0;
+      state.reads = 0;
     },
     close: async () => {
       await Promise.all([closeServer(login), closeServer(instance)]);

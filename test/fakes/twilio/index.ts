@@ -18,10 +18,16 @@
  *    numbers (21606);
  *  - answers 201 with a message resource shaped like the spec's example (checked against the spec's
  *    `api.v2010.account.message` schema: a fake that drifts records a violation itself).
- * GET /2010-04-01/Accounts/{AccountSid}/Messages.json (the Messages list, used by retries to find a
- * message already created): filters To, From, DateSent (and < >), PageSize, Page, PageToken, as in
- * Twilio's API reference (this operation was trimmed from the stored spec; unknown query
- * parameters are recorded as violations). Newest first, one page.
+ * GET /2010-04-01/Accounts/{AccountSid}/Messages.json (ListMessage, the read-back of retries: is
+ * the message already there?), as Twilio's API reference describes it (this operation was trimmed
+ * from the stored spec): the same basic auth; query filters To, From, DateSent / DateSent< /
+ * DateSent> (on date_sent, so a message still queued — date_sent null — never matches a DateSent
+ * filter), PageSize 1-1000 (default 50), Page, PageToken; unknown parameters and a malformed
+ * DateSent or PageSize are 400 20001 and recorded as violations. Newest first. The answer is the
+ * list page {messages, end, first_page_uri, next_page_uri, page, page_size, previous_page_uri,
+ * start, uri} (checked against a ListMessageResponse schema written from the reference, each
+ * message against the spec's `api.v2010.account.message`). Scriptable apart (`scriptList`): an
+ * error answer, a slow answer, a hang-up.
  *
  * Errors have Twilio's shape `{code, message, more_info, status}` (test/fakes/specs/twilio/
  * twilio_error.schema.json). Scriptable per create request, in order: any error code with its HTTP
@@ -82,6 +88,8 @@ export interface TwilioMessage {
   error_code: number | null;
   date_created: string;
   createdAt: number;
+  /** When a status callback said it was sent (date_sent); undefined while queued. */
+  dateSent?: number;
   statusCallback?: string;
   /** The form fields as posted. */
   form: Record<string, string | string[]>;
@@ -115,6 +123,10 @@ export interface TwilioFake {
   addAccount(account: TwilioAccount): void;
   /** Steps for the next create requests, one each, in order; then normal service. */
   script(steps: TwilioStep[]): void;
+  /** Steps for the next Messages list reads, one each, in order; then normal service. */
+  scriptList(steps: TwilioStep[]): void;
+  /** Messages list reads answered (200) since the last reset. */
+  lists: number;
   /** Plays Twilio's status callback for a message; answers the receiver's status and body. */
   statusCallback(sid: string, status: 'sent' | 'delivered' | 'undelivered' | 'failed', options?: { errorCode?: number; signature?: string; url?: string }): Promise<{ status: number; body: string; url: string; params: Record<string, string> }>;
   reset(): void;
@@ -137,9 +149,30 @@ const PATH_RE = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/;
 const E164 = /^\+[1-9]\d{1,14}$/;
 const LIST_PARAMS = new Set(['To', 'From', 'DateSent', 'DateSent<', 'DateSent>', 'PageSize', 'Page', 'PageToken']);
 
+/** ListMessageResponse, from Twilio's API reference (the stored spec was trimmed to the create). */
+const listPageSchema = {
+  type: 'object',
+  required: ['messages', 'end', 'first_page_uri', 'next_page_uri', 'page', 'page_size', 'previous_page_uri', 'start', 'uri'],
+  additionalProperties: false,
+  properties: {
+    messages: { type: 'array' },
+    end: { type: 'integer', minimum: 0 },
+    first_page_uri: { type: 'string', pattern: '^/2010-04-01/Accounts/AC[0-9a-fA-F]{32}/Messages\\.json\\?' },
+    next_page_uri: { type: ['string', 'null'] },
+    page: { type: 'integer', minimum: 0 },
+    page_size: { type: 'integer', minimum: 1, maximum: 1000 },
+    previous_page_uri: { type: ['string', 'null'] },
+    start: { type: 'integer', minimum: 0 },
+    uri: { type: 'string', pattern: '^/2010-04-01/Accounts/AC[0-9a-fA-F]{32}/Messages\\.json' },
+  },
+} as const;
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
 interface Validators {
   createRequest: ValidateFunction;
   message: ValidateFunction;
+  listPage: ValidateFunction;
   error: ValidateFunction;
   accountSid: ValidateFunction;
   requestFields: Record<string, { type?: string; items?: unknown }>;
@@ -163,6 +196,7 @@ function schemas(): Validators {
   validators = {
     createRequest: compile({ ...requestSchema, additionalProperties: false }),
     message: compile(spec.components.schemas['api.v2010.account.message']),
+    listPage: ajv.compile(listPageSchema),
     error: ajv.compile({ ...errorSchema, required: ['code', 'message', 'more_info', 'status'] }),
     accountSid: ajv.compile(operation.parameters[0]!.schema),
     requestFields: requestSchema.properties as Record<string, { type?: string; items?: unknown }>,
@@ -185,6 +219,8 @@ export async function startTwilioFake(options: { accounts?: TwilioAccount[] } = 
   const requests: TwilioRequest[] = [];
   const violations: TwilioViolation[] = [];
   let steps: TwilioStep[] = [];
+  let listSteps: TwilioStep[] = [];
+  const state = { lists: 0 };
 
   function errorBody(status: number, code: number, message: string) {
     const body = { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status };
@@ -244,7 +280,22 @@ export async function startTwilioFake(options: { accounts?: TwilioAccount[] } = 
       if (!user) return fail(401, 20003, 'Authenticate');
       if (!account) return fail(404, 20404, `The requested resource ${url.pathname} was not found`);
 
-      if (req.method === 'GET') return list(account, url, answer);
+      if (req.method === 'GET') {
+        if (raw.length) violations.push({ path: 'ListMessage', errors: ['a GET with a body'], raw });
+        const step = listSteps.shift() ?? { type: 'ok' };
+        if (step.type === 'hangUp') {
+          record.status = 0;
+          return req.socket.destroy();
+        }
+        if (step.type === 'error') return fail(step.status, step.code, step.message ?? `Error ${step.code}`, step.headers);
+        if (step.type === 'slow') {
+          setTimeout(() => {
+            if (!res.destroyed) list(account, url, answer, fail);
+          }, step.delayMs).unref();
+          return;
+        }
+        return list(account, url, answer, fail);
+      }
       if (req.method !== 'POST') return fail(405, 20004, 'Method not allowed');
 
       const contentType = String(req.headers['content-type'] ?? '');
@@ -318,7 +369,7 @@ export async function startTwilioFake(options: { accounts?: TwilioAccount[] } = 
       api_version: '2010-04-01',
       body: m.body,
       date_created: m.date_created,
-      date_sent: null,
+      date_sent: m.dateSent !== undefined ? rfc2822(m.dateSent) : null,
       date_updated: m.date_created,
       direction: 'outbound-api',
       error_code: m.error_code,
@@ -337,28 +388,59 @@ export async function startTwilioFake(options: { accounts?: TwilioAccount[] } = 
     };
   }
 
-  function list(account: TwilioAccount, url: URL, answer: (status: number, body: unknown) => void) {
-    const unknown = [...url.searchParams.keys()].filter((k) => !LIST_PARAMS.has(k));
-    if (unknown.length) violations.push({ path: 'ListMessage query', errors: unknown.map((k) => `unknown parameter ${k}`), raw: url.search });
+  function list(account: TwilioAccount, url: URL, answer: (status: number, body: unknown) => void, fail: (status: number, code: number, message: string) => void) {
+    const errors = [...url.searchParams.keys()].filter((k) => !LIST_PARAMS.has(k)).map((k) => `unknown parameter ${k}`);
+    const sizeText = url.searchParams.get('PageSize');
+    const pageSize = sizeText === null ? 50 : Number(sizeText);
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) errors.push(`PageSize ${String(sizeText)} (1-1000)`);
+    const pageText = url.searchParams.get('Page');
+    const page = pageText === null ? 0 : Number(pageText);
+    if (!Number.isInteger(page) || page < 0) errors.push(`Page ${String(pageText)}`);
+    const dates: Array<[string, (sent: number, at: number) => boolean]> = [
+      ['DateSent', (sent, at) => Math.floor(sent / 86_400_000) === Math.floor(at / 86_400_000)],
+      ['DateSent<', (sent, at) => sent <= at],
+      ['DateSent>', (sent, at) => sent >= at],
+    ];
+    const dateFilters: Array<(m: TwilioMessage) => boolean> = [];
+    for (const [name, test] of dates) {
+      const value = url.searchParams.get(name);
+      if (value === null) continue;
+      if (!DATE_ONLY.test(value) && !DATE_TIME.test(value)) {
+        errors.push(`${name} ${value} (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)`);
+        continue;
+      }
+      const at = Date.parse(DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value);
+      // Twilio filters on date_sent: a message not sent yet has none and never matches.
+      dateFilters.push((m) => m.dateSent !== undefined && test(m.dateSent, at));
+    }
+    if (errors.length) {
+      violations.push({ path: 'ListMessage query', errors, raw: url.search });
+      return fail(400, 20001, `Invalid parameter: ${errors.join('; ')}`);
+    }
+    state.lists++;
     const to = url.searchParams.get('To');
     const from = url.searchParams.get('From');
-    const pageSize = Math.min(1000, Math.max(1, Number(url.searchParams.get('PageSize') ?? 50) || 50));
-    const found = messages
-      .filter((m) => m.account_sid === account.sid && (!to || m.to === to) && (!from || m.from === from))
-      .sort((a, b) => b.createdAt - a.createdAt)
-      .slice(0, pageSize);
+    const all = messages
+      .filter((m) => m.account_sid === account.sid && (!to || m.to === to) && (!from || m.from === from) && dateFilters.every((f) => f(m)))
+      .sort((a, b) => b.createdAt - a.createdAt);
+    const found = all.slice(page * pageSize, (page + 1) * pageSize);
     const base = `/2010-04-01/Accounts/${account.sid}/Messages.json`;
-    answer(200, {
+    const filters = new URLSearchParams([...url.searchParams].filter(([k]) => k !== 'Page' && k !== 'PageSize' && k !== 'PageToken'));
+    const pageUri = (n: number) => `${base}?${filters.toString() ? `${filters.toString()}&` : ''}PageSize=${pageSize}&Page=${n}`;
+    const body = {
       messages: found.map(resourceOf),
-      end: Math.max(0, found.length - 1),
-      first_page_uri: `${base}?PageSize=${pageSize}&Page=0`,
-      next_page_uri: null,
-      page: 0,
+      end: page * pageSize + Math.max(0, found.length - 1),
+      first_page_uri: pageUri(0),
+      next_page_uri: all.length > (page + 1) * pageSize ? `${pageUri(page + 1)}&PageToken=PA${randomBytes(16).toString('hex')}` : null,
+      page,
       page_size: pageSize,
-      previous_page_uri: null,
-      start: 0,
+      previous_page_uri: page > 0 ? pageUri(page - 1) : null,
+      start: page * pageSize,
       uri: `${base}${url.search}`,
-    });
+    };
+    if (!v.listPage(body)) violations.push({ path: 'ListMessageResponse (the fake answer)', errors: explain(v.listPage.errors), raw: JSON.stringify(body).slice(0, 500) });
+    for (const message of body.messages) if (!v.message(message)) violations.push({ path: 'api.v2010.account.message in a list (the fake answer)', errors: explain(v.message.errors), raw: JSON.stringify(message) });
+    answer(200, body);
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -376,6 +458,12 @@ export async function startTwilioFake(options: { accounts?: TwilioAccount[] } = 
     script(next) {
       steps = [...next];
     },
+    scriptList(next) {
+      listSteps = [...next];
+    },
+    get lists() {
+      return state.lists;
+    },
     async statusCallback(sid, status, options = {}) {
       const message = messages.find((m) => m.sid === sid);
       if (!message) throw new Error(`twilio fake: no message ${sid}`);
@@ -384,6 +472,7 @@ export async function startTwilioFake(options: { accounts?: TwilioAccount[] } = 
       const account = accounts.get(message.account_sid)!;
       message.status = status;
       message.error_code = options.errorCode ?? null;
+      if (status !== 'failed') message.dateSent ??= Date.now();
       // The fields Twilio documents for a message status callback.
       const params: Record<string, string> = {
         AccountSid: message.account_sid,
@@ -410,6 +499,8 @@ export async function startTwilioFake(options: { accounts?: TwilioAccount[] } = 
       requests.length = 0;
       violations.length = 0;
       steps = [];
+      listSteps = [];
+      state.lists = 0;
     },
     close: () =>
       new Promise<void>((resolve) => {
