@@ -26,3 +26,13 @@ export interface HashedFields {
 export function entryHash(fields: HashedFields): string {
   return createHash('sha256').update(canonicalJson(fields)).digest('hex');
 }
+
+/**
+ * The hash of a lead's fields as intake received them (without the source's `id`): sha256 hex of
+ * their canonical JSON. Intake keeps it in the workflow memo and compares it on a re-post; the log
+ * service stores it on the lead's summary (from the journal's intake entry), so the comparison
+ * still works after Temporal's retention. Both sides must use this one function.
+ */
+export function leadBodyHash(lead: unknown): string {
+  return createHash('sha256').update(canonicalJson(lead)).digest('hex');
+}

@@ -23,6 +23,10 @@ export interface SourceDoc {
   freshness?: string;
   /** How long its leads' PII is kept in the delivery log (a duration; default PII_RETENTION). */
   retention?: string;
+  /** Identical payloads without an id within this window are duplicates (a duration; default "60s", "0s" = off). */
+  duplicateWindow?: string;
+  /** Archived (soft-deleted): its keys no longer authenticate; kept for the delivery log and dead letters. */
+  archivedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -41,6 +45,8 @@ export interface BuyerDoc {
   accept: 'all' | 'any';
   paused: boolean;
   pause?: BuyerPause;
+  /** Archived (soft-deleted): routing skips it; kept for in-flight leads, dead letters and the log. */
+  archivedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -60,6 +66,8 @@ export interface EndpointDoc {
   timeoutMs: number;
   breaker?: { threshold: number; coolDown: string };
   version: number;
+  /** Archived (soft-deleted): an attempt at it sends nothing; kept for the delivery log. */
+  archivedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -78,10 +86,24 @@ export interface LeadDoc {
   /** Keyed hashes (HMAC) of the email and phone, for lookups; removed when the lead's PII expires. */
   emailHash?: string;
   phoneHash?: string;
+  /** sha256 of the lead's fields as received (canonical JSON; `leadBodyHash`): intake's idempotency check after Temporal's retention. */
+  bodyHash?: string;
   /** Dead letters: when, why (code + text), and which buyers were tried. */
   deadLetteredAt?: Date;
   reasonCode?: string;
   buyersTried?: string[];
+}
+
+/**
+ * Intake's claim on a payload posted without an id or Idempotency-Key: an identical payload from
+ * the same source within the source's duplicate window reuses `leadId`. Expired claims are
+ * deleted by intake (no TTL index: FerretDB has none).
+ */
+export interface PayloadClaimDoc {
+  _id: string; // `<sourceId>:<bodyHash>`
+  leadId: string;
+  at: Date;
+  expiresAt: Date;
 }
 
 /** One entry of a lead's journal: intake, attempts, decisions, status changes. */
@@ -117,6 +139,8 @@ const sourceSchema = defineSchema<SourceDoc>(
     waterfall: { type: [String], default: [] },
     freshness: String,
     retention: String,
+    duplicateWindow: String,
+    archivedAt: Date,
   },
   { timestamps: true, versionKey: false },
 );
@@ -129,6 +153,7 @@ const buyerSchema = defineSchema<BuyerDoc>(
     accept: { type: String, enum: ['all', 'any'], default: 'all' },
     paused: { type: Boolean, default: false },
     pause: { _id: false, reason: String, by: String, endpointId: String, at: Date },
+    archivedAt: Date,
   },
   { timestamps: true, versionKey: false },
 );
@@ -147,6 +172,7 @@ const endpointSchema = defineSchema<EndpointDoc>(
     timeoutMs: { type: Number, required: true },
     breaker: { _id: false, threshold: Number, coolDown: String },
     version: { type: Number, default: 1 },
+    archivedAt: Date,
   },
   { timestamps: true, versionKey: false, minimize: false },
 );
@@ -162,6 +188,7 @@ const leadSchema = defineSchema<LeadDoc>(
     receivedAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
     statusSeq: { type: Number, default: 0 },
+    bodyHash: String,
     deadLetteredAt: Date,
     emailHash: String,
     phoneHash: String,
@@ -243,7 +270,7 @@ export interface AlertChannelDoc {
 
 export interface AlertDoc {
   _id: string;
-  type: 'breaker_opened' | 'breaker_recovered' | 'dead_letter_digest';
+  type: 'breaker_opened' | 'breaker_recovered' | 'dead_letter_digest' | 'lead_internal_error' | 'journal_conflict' | 'stuck_lead';
   title: string;
   message: string;
   endpointId?: string;
@@ -287,6 +314,7 @@ export interface DailyRootDoc {
 }
 
 export interface Models {
+  PayloadClaim: Model<PayloadClaimDoc>;
   LeadKey: Model<LeadKeyDoc>;
   DailyRoot: Model<DailyRootDoc>;
   BreakerState: Model<BreakerStateDoc>;
@@ -380,6 +408,17 @@ const leadKeySchema = defineSchema<LeadKeyDoc>(
 );
 leadKeySchema.index({ expiresAt: 1 });
 
+const payloadClaimSchema = defineSchema<PayloadClaimDoc>(
+  {
+    _id: { type: String, required: true },
+    leadId: { type: String, required: true },
+    at: { type: Date, required: true },
+    expiresAt: { type: Date, required: true },
+  },
+  { versionKey: false, timestamps: false },
+);
+payloadClaimSchema.index({ expiresAt: 1 });
+
 const dailyRootSchema = defineSchema<DailyRootDoc>(
   {
     _id: { type: String, required: true },
@@ -394,6 +433,7 @@ const dailyRootSchema = defineSchema<DailyRootDoc>(
 
 export function createModels(connection: Connection): Models {
   return {
+    PayloadClaim: connection.model<PayloadClaimDoc>('PayloadClaim', payloadClaimSchema, 'payloadclaims'),
     LeadKey: connection.model<LeadKeyDoc>('LeadKey', leadKeySchema, 'leadkeys'),
     DailyRoot: connection.model<DailyRootDoc>('DailyRoot', dailyRootSchema, 'dailyroots'),
     BreakerState: connection.model<BreakerStateDoc>('BreakerState', breakerStateSchema, 'breakerstates'),

@@ -13,6 +13,7 @@ import type { Logger } from '../../shared/logger';
 import type { Models } from '../../shared/models';
 import { pingStore } from '../../shared/models';
 import { pingTemporal } from '../../shared/temporal';
+import { createStoreGate } from '../../shared/store-gate';
 import { createAdminRoutes } from './admin';
 import { createOperationsRoutes } from './operations';
 import { createCodecRoutes } from './codec';
@@ -36,6 +37,10 @@ export interface IntakeDeps {
   ratePerMinute: number;
   temporalTimeoutMs: number;
   deadLetterRetentionMs: number;
+  /** Margin over a lead's horizon before it is stuck (passed to each lead's workflow). */
+  horizonSlackMs?: number;
+  /** A lead that recorded no progress this long after its start is stuck. */
+  stuckNotStartedAfterMs?: number;
   providers: ProviderSettings;
   /** The payload codec (the same keys as the Temporal clients) behind the UI's codec endpoint. */
   codec: PayloadCodec;
@@ -57,7 +62,10 @@ export function createApp(deps: IntakeDeps): express.Express {
     res.status(temporal && store ? 200 : 503).json({ status: temporal && store ? 'ready' : 'not_ready', temporal, store });
   });
 
-  const sources = createSourceAuth(deps.models);
+  // One gate for intake's store reads on the request path (key checks, duplicate checks): bounded,
+  // and one warning per store outage.
+  const storeGate = createStoreGate({ connection: deps.store, name: 'intake', logger: deps.logger });
+  const sources = createSourceAuth(deps.models, { gate: storeGate });
   const body = jsonBody(deps.bodyLimit);
 
   // The Temporal UI's codec endpoint (its own CORS and body parser).
@@ -71,6 +79,7 @@ export function createApp(deps: IntakeDeps): express.Express {
   app.use('/v1/admin', ...adminOnly, admin, createOperationsRoutes({
     models: deps.models, client: deps.client, registry: deps.registry, credentials: deps.credentials,
     deliveryTaskQueue: deps.deliveryTaskQueue, temporalTimeoutMs: deps.temporalTimeoutMs,
+    stuckNotStartedAfterMs: deps.stuckNotStartedAfterMs ?? 120_000,
   }));
   // The mapping preview is also reachable without the /admin prefix (same admin token).
   app.post('/v1/buyers/:buyerId/endpoints/:endpointId/preview', ...adminOnly, (req, res, next) => {
@@ -92,6 +101,8 @@ export function createApp(deps: IntakeDeps): express.Express {
     logTaskQueue: deps.logTaskQueue,
     temporalTimeoutMs: deps.temporalTimeoutMs,
     deadLetterRetentionMs: deps.deadLetterRetentionMs,
+    ...(deps.horizonSlackMs !== undefined ? { horizonSlackMs: deps.horizonSlackMs } : {}),
+    storeGate,
   }));
 
   app.use(notFound());

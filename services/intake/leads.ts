@@ -1,16 +1,18 @@
 /**
  * Lead intake: POST /v1/leads and GET /v1/leads/:leadId.
  * A 2xx answer means the lead is durable in Temporal (its workflow started); when Temporal cannot
- * be reached the answer is 503 with Retry-After, never a silent drop.
+ * be reached the answer is 503 with Retry-After, never a silent drop. A start whose answer was
+ * lost (deadline, cancellation) is looked up before answering: it may have happened.
  */
-import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Router } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
-import type { Client } from '@temporalio/client';
+import { isGrpcCancelledError, isGrpcDeadlineError, type Client } from '@temporalio/client';
 import { leadSchema } from '../../shared/lead';
-import { deriveLeadId, newId, SAFE_ID_RE } from '../../shared/ids';
+import { deriveLeadId, SAFE_ID_RE } from '../../shared/ids';
 import { ValidationError, AppError, NotFoundError, UnavailableError, fieldErrorsFromIssues } from '../../shared/errors';
-import { canonicalJson } from '../../shared/journal-hash';
+import { leadBodyHash } from '../../shared/journal-hash';
+import { createStoreGate, type StoreGate } from '../../shared/store-gate';
 import { leadWorkflowId, type DeliverLeadInput, type LeadView } from '../../shared/delivery';
 import { SA } from '../../shared/search-attributes';
 import { isTemporalUnreachable } from '../../shared/temporal';
@@ -19,6 +21,7 @@ import type { Models } from '../../shared/models';
 import { leadStatusQuery } from '../../workflows/messages';
 import type { deliverLead } from '../../workflows/deliverLead';
 import { callerOf } from './auth';
+import { createPayloadClaims, findStoredLead, type PayloadClaims } from './dedupe';
 
 export interface LeadDeps {
   client: Client;
@@ -28,6 +31,9 @@ export interface LeadDeps {
   logTaskQueue: string;
   temporalTimeoutMs: number;
   deadLetterRetentionMs: number;
+  horizonSlackMs?: number;
+  /** Bounds intake's store reads on the request path (shared with the key checks: one per app). */
+  storeGate?: StoreGate;
 }
 
 export interface AcceptResult {
@@ -38,8 +44,17 @@ export interface AcceptResult {
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
+const conflict = () => new AppError(409, 'idempotency_conflict', 'This lead id (or Idempotency-Key) was already used for a lead with different fields.');
+
 /** The use-case: validate, name the lead, start its workflow (or find it started), answer. */
-export async function acceptLead(deps: LeadDeps, sourceId: string, body: unknown, idempotencyKey: string | undefined): Promise<AcceptResult> {
+export async function acceptLead(
+  deps: LeadDeps,
+  sourceId: string,
+  body: unknown,
+  idempotencyKey: string | undefined,
+  /** Intake's duplicate checks against the store (bounded) and the source's window for leads without an id. */
+  dedupe: { gate: StoreGate; claims: PayloadClaims; duplicateWindowMs: number },
+): Promise<AcceptResult> {
   if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_RE.test(idempotencyKey)) {
     throw new ValidationError([{ path: 'header.idempotency-key', message: 'must be 1-255 printable ASCII characters' }]);
   }
@@ -50,20 +65,34 @@ export async function acceptLead(deps: LeadDeps, sourceId: string, body: unknown
   if (!parsed.success) throw new ValidationError(fieldErrorsFromIssues(parsed.error.issues));
   const { id: clientId, ...lead } = parsed.data;
   const clientKey = clientId ?? idempotencyKey;
-  const leadId = clientKey ? deriveLeadId(sourceId, clientId ? `id:${clientId}` : `key:${clientKey}`) : newId('lead');
+  const bodyHash = leadBodyHash(lead);
+  // Without a client id: an identical payload within the source's window reuses the first post's id.
+  const leadId = clientKey ? deriveLeadId(sourceId, clientId ? `id:${clientId}` : `key:${clientKey}`) : (await dedupe.claims.claim(sourceId, bodyHash, dedupe.duplicateWindowMs)).leadId;
   const workflowId = leadWorkflowId(leadId);
   addLogContext({ leadId, workflowId });
-  const bodyHash = createHash('sha256').update(canonicalJson(lead)).digest('hex');
+  if (clientKey) {
+    // The store outlives Temporal's retention: a lead on record is a duplicate even when its workflow is gone.
+    const stored = await findStoredLead(deps.models, dedupe.gate, leadId);
+    if (stored === 'unknown') deps.logger.warn({ leadId }, 'duplicate check skipped: the store did not answer in time (Temporal still refuses a retained duplicate)');
+    else if (stored) {
+      if (stored.bodyHash !== undefined && stored.bodyHash !== bodyHash) throw conflict();
+      if (stored.bodyHash === undefined) await checkSameBody(deps, workflowId, bodyHash);
+      deps.logger.info({ leadId }, 'duplicate lead (on record)');
+      return { leadId, workflowId, duplicate: true };
+    }
+  }
+  // Names this start: should its answer be lost, a describe tells whether it was this one that happened.
+  const startToken = randomBytes(9).toString('base64url');
   const input: DeliverLeadInput = { leadId, sourceId, receivedAt: Date.now(), ...(clientId ? { clientId } : {}), lead: lead };
   try {
     await deps.client.connection.withDeadline(Date.now() + deps.temporalTimeoutMs, () =>
       deps.client.workflow.start<typeof deliverLead>('deliverLead', {
         workflowId,
         taskQueue: deps.deliveryTaskQueue,
-        args: [input, { logTaskQueue: deps.logTaskQueue, deadLetterRetentionMs: deps.deadLetterRetentionMs }],
+        args: [input, { logTaskQueue: deps.logTaskQueue, deadLetterRetentionMs: deps.deadLetterRetentionMs, ...(deps.horizonSlackMs !== undefined ? { horizonSlackMs: deps.horizonSlackMs } : {}) }],
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        memo: { bodyHash },
+        memo: { bodyHash, startToken },
         typedSearchAttributes: [
           { key: SA.LeadId, value: leadId },
           { key: SA.SourceId, value: sourceId },
@@ -79,6 +108,13 @@ export async function acceptLead(deps: LeadDeps, sourceId: string, body: unknown
       deps.logger.info({ leadId }, 'duplicate lead');
       return { leadId, workflowId, duplicate: true };
     }
+    if (mayHaveStarted(error)) {
+      const found = await lookForStart(deps, workflowId, bodyHash, startToken);
+      if (found !== 'absent') {
+        deps.logger.warn({ leadId, found }, 'the start\'s answer was lost; the workflow exists');
+        return { leadId, workflowId, duplicate: found === 'other' };
+      }
+    }
     if (isTemporalUnreachable(error)) {
       deps.logger.warn({ err: error, leadId }, 'Temporal unreachable: lead refused with 503');
       throw new UnavailableError('The delivery engine is unreachable; the lead was not accepted. Retry later.', 5, { cause: error });
@@ -87,6 +123,33 @@ export async function acceptLead(deps: LeadDeps, sourceId: string, body: unknown
   }
   deps.logger.info({ leadId }, 'lead accepted');
   return { leadId, workflowId, duplicate: false };
+}
+
+/** A deadline or a cancellation: the request may have reached Temporal and been applied. */
+function mayHaveStarted(error: unknown): boolean {
+  if (isGrpcDeadlineError(error) || isGrpcCancelledError(error)) return true;
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (/deadline exceeded|cancelled/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * After a start whose answer was lost: does the workflow exist, and did this start create it?
+ * `ours` → 202; `other` (an earlier post's start) → duplicate; `absent` (or Temporal still not
+ * answering) → 503. A different body under the same id is a 409.
+ */
+async function lookForStart(deps: LeadDeps, workflowId: string, bodyHash: string, startToken: string): Promise<'ours' | 'other' | 'absent'> {
+  let memo: Record<string, unknown> | undefined;
+  try {
+    memo = (await deps.client.connection.withDeadline(Date.now() + deps.temporalTimeoutMs, () => deps.client.workflow.getHandle(workflowId).describe())).memo;
+  } catch (error) {
+    if (!(error instanceof WorkflowNotFoundError) && !isTemporalUnreachable(error)) deps.logger.warn({ err: error }, 'describe after a lost start failed');
+    return 'absent';
+  }
+  if (memo?.startToken === startToken) return 'ours';
+  if (typeof memo?.bodyHash === 'string' && memo.bodyHash !== bodyHash) throw conflict();
+  return 'other';
 }
 
 /** A reused id or Idempotency-Key with a different body is a client bug: say so (409). */
@@ -98,9 +161,7 @@ async function checkSameBody(deps: LeadDeps, workflowId: string, bodyHash: strin
   } catch {
     return; // The duplicate answer does not depend on this check.
   }
-  if (typeof stored === 'string' && stored !== bodyHash) {
-    throw new AppError(409, 'idempotency_conflict', 'This lead id (or Idempotency-Key) was already used for a lead with different fields.');
-  }
+  if (typeof stored === 'string' && stored !== bodyHash) throw conflict();
 }
 
 export function leadView(view: LeadView): Record<string, unknown> {
@@ -112,7 +173,9 @@ export function leadView(view: LeadView): Record<string, unknown> {
     ...(view.reason ? { reason: view.reason } : {}),
     ...(view.reasonCode ? { reasonCode: view.reasonCode } : {}),
     ...(view.deadLetteredAt ? { deadLetteredAt: new Date(view.deadLetteredAt).toISOString() } : {}),
+    ...(view.heldBy ? { heldBy: view.heldBy } : {}),
     ...(view.notify ? { notify: view.notify } : {}),
+    ...(view.journal ? { journal: view.journal } : {}),
     receivedAt: new Date(view.receivedAt).toISOString(),
     updatedAt: new Date(view.updatedAt).toISOString(),
     buyersTried: view.buyersTried,
@@ -126,6 +189,7 @@ export function leadView(view: LeadView): Record<string, unknown> {
       ...(e.nextAttemptAt ? { nextAttemptAt: new Date(e.nextAttemptAt).toISOString() } : {}),
       ...(e.lastCode ? { lastCode: e.lastCode } : {}),
       ...(e.lastStatus !== undefined ? { lastStatus: e.lastStatus } : {}),
+      ...(e.received ? { received: true } : {}),
     })),
     decisions: view.decisions.map((d) => ({ ...d, at: new Date(d.at).toISOString() })),
   };
@@ -133,11 +197,13 @@ export function leadView(view: LeadView): Record<string, unknown> {
 
 export function leadRoutes(deps: LeadDeps): Router {
   const router = Router();
+  const gate = deps.storeGate ?? createStoreGate({ connection: deps.models.Lead.db, name: 'intake', logger: deps.logger });
+  const claims = createPayloadClaims({ models: deps.models, gate, logger: deps.logger });
 
   router.post('/v1/leads', async (req, res) => {
     const caller = callerOf(req);
     if (caller.type !== 'source') throw new AppError(403, 'forbidden', 'Post leads with a lead-source API key.');
-    const result = await acceptLead(deps, caller.sourceId, req.body, req.get('idempotency-key'));
+    const result = await acceptLead(deps, caller.sourceId, req.body, req.get('idempotency-key'), { gate, claims, duplicateWindowMs: caller.duplicateWindowMs });
     res.status(result.duplicate ? 200 : 202).json({ leadId: result.leadId, workflowId: result.workflowId, status: 'accepted', ...(result.duplicate ? { duplicate: true } : {}) });
   });
 

@@ -38,6 +38,8 @@ runService('intake', async (logger) => {
     temporalTimeoutMs: parseDuration(config.TEMPORAL_CALL_TIMEOUT),
     providers: providerSettings(config),
     deadLetterRetentionMs: parseDuration(config.DEAD_LETTER_RETENTION),
+    horizonSlackMs: parseDuration(config.STUCK_HORIZON_SLACK),
+    stuckNotStartedAfterMs: parseDuration(config.STUCK_NOT_STARTED_AFTER),
     codec: EncryptionCodec.fromSpec(config.PAYLOAD_KEYS),
     codecToken: config.CODEC_TOKEN,
     codecCorsOrigins: config.CODEC_CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),

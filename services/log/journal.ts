@@ -1,15 +1,19 @@
 /**
  * The log service's activity (task queue `delivery-log`): append entries to a lead's journal
  * in MongoDB. Idempotent: an entry's id is `<leadId>:<seq>`, written with $setOnInsert, so a
- * retried write never duplicates; when the store is down the activity fails and Temporal
+ * retried write never duplicates; an entry that already exists with *other* content (another run
+ * under the same lead id, e.g. a lead re-posted after Temporal's retention) is a non-retryable
+ * `JournalConflict`, never silently kept; when the store is down the activity fails and Temporal
  * retries it until the store is back, so nothing is lost. Each entry carries its hash and the
  * previous entry's hash (a chain per lead). Lead PII is sealed with the lead's own data key
  * before hashing (crypto-shredding at expiry leaves hashes, chain and receipts verifiable).
  */
 import type { AnyBulkWriteOperation } from 'mongoose';
+import { ApplicationFailure } from '@temporalio/common';
 import type { AppendJournalInput, AppendJournalResult, JournalEntry } from '../../shared/delivery';
 import { parseDuration } from '../../shared/durations';
-import { entryHash } from '../../shared/journal-hash';
+import { entryHash, leadBodyHash } from '../../shared/journal-hash';
+import type { Logger } from '../../shared/logger';
 import type { LogEntryDoc, LeadDoc, Models, SourceDoc } from '../../shared/models';
 import type { LeadKeys } from './lead-keys';
 import { lookupHash, sealEntry } from './pii';
@@ -21,7 +25,11 @@ export interface LogActivityDeps {
   lookupKey: string;
   /** PII retention when the source sets none. */
   defaultRetentionMs: number;
+  logger?: Logger;
 }
+
+/** The ApplicationFailure type of a journal write that met different entries at the same seqs. */
+export const JOURNAL_CONFLICT = 'JournalConflict';
 
 export function journalEntryId(leadId: string, seq: number): string {
   return `${leadId}:${String(seq).padStart(6, '0')}`;
@@ -76,9 +84,34 @@ export function createLogActivities(deps: LogActivityDeps) {
     const ops: AnyBulkWriteOperation<LogEntryDoc>[] = docs.map((doc) => ({
       updateOne: { filter: { _id: doc._id }, update: { $setOnInsert: doc }, upsert: true },
     }));
-    if (ops.length) await LogEntry.bulkWrite(ops, { ordered: true });
+    if (ops.length) {
+      const result = await LogEntry.bulkWrite(ops, { ordered: true });
+      // By the upserted ids, not their indexes: FerretDB 1.24 numbers them within the upserts only.
+      await checkExisting(input.leadId, docs, new Set(Object.values(result.upsertedIds ?? {}).map(String)));
+    }
     await updateLeadSummary(input, docs, key !== undefined);
     return { head: prevHash, written: docs.length };
+  }
+
+  /**
+   * Entries not inserted by this write already existed: the same hash is a retried write (a no-op),
+   * another hash is a different history at the same seq (a lead id reused after Temporal's
+   * retention): refuse loudly, without rewriting a thing.
+   */
+  async function checkExisting(leadId: string, docs: LogEntryDoc[], inserted: Set<string>): Promise<void> {
+    const existing = docs.filter((d) => !inserted.has(d._id));
+    if (existing.length === 0) return;
+    const stored = await LogEntry.find({ _id: { $in: existing.map((d) => d._id) } }, { hash: 1, seq: 1 }).lean<Array<Pick<LogEntryDoc, '_id' | 'hash' | 'seq'>>>();
+    const hashes = new Map(stored.map((d) => [d._id, d.hash]));
+    const clashing = existing.filter((d) => hashes.get(d._id) !== d.hash).map((d) => d.seq);
+    if (clashing.length === 0) return;
+    // Entries of this (refused) write that landed after a clash would extend the other history
+    // with a chain it does not have: take them back out (no transactions on FerretDB).
+    const orphans = docs.filter((d) => inserted.has(d._id) && d.seq > clashing[0]!).map((d) => d._id);
+    if (orphans.length) await LogEntry.deleteMany({ _id: { $in: orphans } });
+    const message = `journal conflict: lead ${leadId} already has different entries at seq ${clashing.join(', ')}; nothing was overwritten`;
+    deps.logger?.error({ leadId, seqs: clashing }, message);
+    throw ApplicationFailure.nonRetryable(message, JOURNAL_CONFLICT);
   }
 
   /** The `leads` collection: one row per lead with its latest status (for lists and filters). */
@@ -95,6 +128,8 @@ export function createLogActivities(deps: LogActivityDeps) {
           updatedAt: new Date(entry.at),
           statusSeq: doc.seq,
           ...(entry.clientId ? { clientId: entry.clientId } : {}),
+          // The same function as intake's memo: a re-post after retention is compared with it.
+          bodyHash: leadBodyHash(entry.lead),
           ...(withLookup && entry.lead.email ? { emailHash: lookupHash(deps.lookupKey, 'email', entry.lead.email) } : {}),
           ...(withLookup && entry.lead.phone ? { phoneHash: lookupHash(deps.lookupKey, 'phone', entry.lead.phone) } : {}),
         };

@@ -3,6 +3,7 @@
  * masked, encrypted at rest), waterfalls; and who may call it.
  */
 import assert from 'node:assert/strict';
+import { startFakeBuyer } from '../fakes/buyer';
 import { http, startSystem, type TestSystem } from '../support/system';
 
 describe('admin API', function () {
@@ -96,6 +97,99 @@ describe('admin API', function () {
     assert.deepEqual(inUse.body.sources, [source.id]);
     assert.equal((await system.admin('GET', `/buyers/${buyerId}`)).status, 200);
     assert.equal((await system.admin('GET', '/buyers/buy_$where')).status, 404, 'odd ids never reach a query');
+  });
+
+  it('When an endpoint is deleted, then it is archived: readable by id with archivedAt, hidden from the list unless ?archived=true, and no longer changeable', async () => {
+    const buyerId = await system.createBuyer();
+    const kept = await system.addEndpoint(buyerId, { kind: 'webhook', url: 'https://crm.example/kept' });
+    const gone = await system.addEndpoint(buyerId, { kind: 'webhook', url: 'https://crm.example/gone' });
+    assert.equal((await system.admin('DELETE', `/buyers/${buyerId}/endpoints/${gone.id}`)).status, 204);
+    const read = await system.admin('GET', `/buyers/${buyerId}/endpoints/${gone.id}`);
+    assert.equal(read.status, 200);
+    assert.ok(!Number.isNaN(Date.parse(String(read.body.archivedAt))), 'archivedAt is shown');
+    assert.equal((await system.models.Endpoint.countDocuments({ _id: gone.id })), 1, 'the document stays');
+    const listed = await system.admin<{ items: Array<{ id: string }> }>('GET', `/buyers/${buyerId}/endpoints`);
+    assert.deepEqual(listed.body.items.map((e) => e.id), [kept.id]);
+    const all = await system.admin<{ items: Array<{ id: string; archivedAt?: string }> }>('GET', `/buyers/${buyerId}/endpoints?archived=true`);
+    assert.deepEqual(all.body.items.map((e) => [e.id, e.archivedAt !== undefined]), [[kept.id, false], [gone.id, true]]);
+    const badFlag = await system.admin<{ fields: Array<{ path: string }> }>('GET', `/buyers/${buyerId}/endpoints?archived=yes`);
+    assert.deepEqual([badFlag.status, badFlag.body.fields.map((f) => f.path)], [400, ['query.archived']]);
+    const patched = await system.admin('PATCH', `/buyers/${buyerId}/endpoints/${gone.id}`, { url: 'https://crm.example/back' });
+    assert.deepEqual([patched.status, patched.body.error], [409, 'archived']);
+    assert.equal((await system.admin('DELETE', `/buyers/${buyerId}/endpoints/${gone.id}`)).status, 204, 'deleting again changes nothing');
+    assert.equal((await system.admin('GET', `/buyers/${buyerId}`)).body.endpoints, 1, 'the count is of live endpoints');
+  });
+
+  it('When a buyer is deleted, then it and its endpoints are archived, a waterfall cannot name it, and it cannot be changed', async () => {
+    const buyerId = await system.createBuyer({ name: 'to archive' });
+    const endpoint = await system.addEndpoint(buyerId, { kind: 'webhook', url: 'https://crm.example/a' });
+    assert.equal((await system.admin('DELETE', `/buyers/${buyerId}`)).status, 204);
+    const read = await system.admin('GET', `/buyers/${buyerId}`);
+    assert.equal(read.status, 200);
+    assert.ok(read.body.archivedAt, 'archivedAt is shown');
+    assert.ok((await system.admin('GET', `/buyers/${buyerId}/endpoints/${endpoint.id}`)).body.archivedAt, 'its endpoints are archived with it');
+    const listed = await system.admin<{ items: Array<{ id: string }> }>('GET', '/buyers');
+    assert.ok(!listed.body.items.some((b) => b.id === buyerId), 'hidden from the list');
+    const all = await system.admin<{ items: Array<{ id: string }> }>('GET', '/buyers?archived=true');
+    assert.ok(all.body.items.some((b) => b.id === buyerId), 'listed with ?archived=true');
+    const patched = await system.admin('PATCH', `/buyers/${buyerId}`, { name: 'revived' });
+    assert.deepEqual([patched.status, patched.body.error], [409, 'archived']);
+    const added = await system.admin('POST', `/buyers/${buyerId}/endpoints`, { kind: 'webhook', url: 'https://crm.example/b' });
+    assert.deepEqual([added.status, added.body.error], [409, 'archived']);
+    const source = await system.createSource();
+    const live = await system.createBuyer();
+    const waterfall = await system.admin<{ fields: Array<{ path: string; message: string }> }>('PUT', `/sources/${source.id}/waterfall`, { buyers: [live, buyerId] });
+    assert.equal(waterfall.status, 400);
+    assert.deepEqual(waterfall.body.fields.map((f) => f.path), ['buyers.1']);
+    assert.match(waterfall.body.fields[0]!.message, /archived/);
+  });
+
+  it('When a source is deleted, then it is archived, its keys no longer authenticate, and it cannot be changed', async () => {
+    const source = await system.createSource('to archive');
+    const lookup = () => http('GET', `${system.intakeUrl}/v1/leads/ld_none`, { token: source.apiKey });
+    assert.equal((await lookup()).status, 404, 'the key works');
+    assert.equal((await system.admin('DELETE', `/sources/${source.id}`)).status, 204);
+    assert.equal((await lookup()).status, 401, 'the key no longer authenticates');
+    const read = await system.admin('GET', `/sources/${source.id}`);
+    assert.equal(read.status, 200);
+    assert.ok(read.body.archivedAt);
+    const listed = await system.admin<{ items: Array<{ id: string }> }>('GET', '/sources');
+    assert.ok(!listed.body.items.some((s) => s.id === source.id));
+    for (const [method, path, body] of [['PATCH', '', { name: 'x' }], ['PUT', '/waterfall', { buyers: [] }], ['POST', '/keys', undefined]] as const) {
+      const res = await system.admin(method, `/sources/${source.id}${path}`, body);
+      assert.deepEqual([method, path, res.status, res.body.error], [method, path, 409, 'archived']);
+    }
+    assert.equal((await system.admin('DELETE', '/sources/src_missing')).status, 404);
+  });
+
+  it('When a buyer named by an archived source is deleted, then that waterfall does not hold it', async () => {
+    const source = await system.createSource();
+    const buyerId = await system.createBuyer();
+    await system.setWaterfall(source.id, [buyerId]);
+    assert.equal((await system.admin('DELETE', `/buyers/${buyerId}`)).status, 409);
+    assert.equal((await system.admin('DELETE', `/sources/${source.id}`)).status, 204);
+    assert.equal((await system.admin('DELETE', `/buyers/${buyerId}`)).status, 204);
+  });
+
+  it('When an endpoint is deleted while a lead waits in backoff for it, then the lead ends dead-lettered on record (not an internal error) and nothing more is sent', async function () {
+    this.timeout(150_000);
+    const delivering = await startSystem();
+    const buyer = await startFakeBuyer({ steps: [{ status: 503 }] });
+    try {
+      // 6 s: longer than the worker's 5-s endpoint cache, so the next attempt reads the archive.
+      const { source, buyerId, endpoints } = await delivering.route([{ kind: 'webhook', url: buyer.url, backoff: ['6s'] }]);
+      const endpointId = endpoints[0]!.id;
+      const leadId = String((await delivering.postLead(source.apiKey, { email: 'inflight@example.com' })).body.leadId);
+      await delivering.waitForLead(leadId, (v) => v.endpoints[0]?.status === 'backoff');
+      assert.equal((await delivering.admin('DELETE', `/buyers/${buyerId}/endpoints/${endpointId}`)).status, 204);
+      const view = await delivering.waitForLead(leadId, (v) => v.status === 'dead_lettered', 90_000);
+      assert.notEqual(view.reasonCode, 'internal_error');
+      assert.equal(buyer.requests.length, 1, 'nothing sent to the archived endpoint');
+      assert.equal((await delivering.admin('GET', `/buyers/${buyerId}/endpoints/${endpointId}`)).status, 200, 'the endpoint the log names is still readable');
+    } finally {
+      await buyer.close();
+      await delivering.stop();
+    }
   });
 
   it('When a mapping is previewed, then the exact request comes back with secrets masked and nothing is sent', async () => {
