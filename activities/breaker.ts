@@ -3,7 +3,7 @@
  * is paused, operators are alerted at once) and when it closes again (the buyer is resumed if
  * the breaker paused it, operators are told it recovered).
  */
-import type { Models } from '../shared/models';
+import type { EndpointDoc, Models } from '../shared/models';
 import type { Logger } from '../shared/logger';
 import type { SendAlert } from './alerts';
 
@@ -18,16 +18,26 @@ export function createBreakerActivities(deps: { models: Models; sendAlert: SendA
   const { Buyer } = deps.models;
 
   async function breakerOpened(change: BreakerChange & { coolDown: string; forced: boolean }): Promise<void> {
-    // Auto-pause, unless an operator already paused the buyer (their reason stays).
-    await Buyer.updateOne(
-      { _id: change.buyerId, $or: [{ paused: false }, { 'pause.by': 'breaker' }] },
-      { $set: { paused: true, pause: { reason: `breaker of ${change.endpointId} open: ${change.reason}`, by: 'breaker', endpointId: change.endpointId, at: new Date(change.at) } } },
-    );
+    // Only an accept endpoint's breaker takes its buyer out of routing. A notify endpoint's breaker
+    // stops that endpoint's copies (its attempts are skipped while open) and alerts; the buyer keeps
+    // taking leads.
+    const endpoint = await deps.models.Endpoint.findById(change.endpointId, { role: 1 }).lean<Pick<EndpointDoc, 'role'>>();
+    const notifyOnly = endpoint?.role === 'notify';
+    if (!notifyOnly) {
+      // Auto-pause, unless an operator already paused the buyer (their reason stays).
+      await Buyer.updateOne(
+        { _id: change.buyerId, $or: [{ paused: false }, { 'pause.by': 'breaker' }] },
+        { $set: { paused: true, pause: { reason: `breaker of ${change.endpointId} open: ${change.reason}`, by: 'breaker', endpointId: change.endpointId, at: new Date(change.at) } } },
+      );
+    }
+    const after = change.forced ? ' Opened by an operator: it stays open until reset.' : ` One probe delivery after ${change.coolDown}.`;
     await deps.sendAlert({
       type: 'breaker_opened',
       dedupeKey: `open_${change.endpointId}_${change.at}`,
-      title: `Breaker open: endpoint ${change.endpointId} of buyer ${change.buyerId}`,
-      message: `${change.reason}. The buyer is paused and new leads route around it.${change.forced ? ' Opened by an operator: it stays open until reset.' : ` One probe delivery after ${change.coolDown}.`}`,
+      title: `Breaker open: ${notifyOnly ? 'notify ' : ''}endpoint ${change.endpointId} of buyer ${change.buyerId}`,
+      message: notifyOnly
+        ? `${change.reason}. This notify endpoint's copies are not sent while it is open; the buyer keeps taking leads.${after}`
+        : `${change.reason}. The buyer is paused and new leads route around it.${after}`,
       endpointId: change.endpointId,
       buyerId: change.buyerId,
     });

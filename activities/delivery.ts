@@ -1,8 +1,9 @@
 /**
  * Delivery activities (task queue `delivery`): load the routing plan, check a buyer before its
  * turn (paused? breakers open?), make one attempt at one endpoint. Buyer answers come back as
- * values (an answer is data, not an exception); only our own faults (store unreachable, a key
- * missing) throw, so Temporal retries them without charging the buyer's retry budget.
+ * values (an answer is data, not an exception); our own faults before a send come back as
+ * `deferred` (nothing sent, not charged to the buyer's retry budget), so an attempt activity
+ * that Temporal runs a second time always means the first may have sent.
  * Around each attempt: the endpoint's breaker is read first (the state its workflow publishes
  * on every transition; the half-open probe is claimed from the workflow by Update) and told the
  * outcome after (signal-with-start). Reads never query the breaker workflow: a query needs a
@@ -11,14 +12,14 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { parseDuration } from '../shared/durations';
 import type { KeyRing } from '../shared/crypto';
 import { openJson } from '../shared/crypto';
-import type { Models, EndpointDoc, BuyerDoc, BreakerStateDoc } from '../shared/models';
-import type { AttemptInput, AttemptResult, BuyerCheck, PlanBuyer, RoutingPlan } from '../shared/delivery';
+import type { Models, EndpointDoc, BuyerDoc, BreakerStateDoc, SourceDoc } from '../shared/models';
+import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, OutcomeReportInput, PlanBuyer, RoutingPlan } from '../shared/delivery';
 import { attemptId } from '../shared/delivery';
-import { BreakerMachine, breakerWorkflowId, healthOf, type BreakerSettings } from '../shared/breaker';
+import { BreakerMachine, breakerWorkflowId, healthOf, type BreakerSettings, type OutcomeReport } from '../shared/breaker';
+import type { SendAlert } from './alerts';
 import type { Logger } from '../shared/logger';
 import { claimProbeUpdate, outcomeSignal } from '../workflows/messages';
 import type { breaker } from '../workflows/breaker';
@@ -39,20 +40,24 @@ export interface DeliveryDeps {
   logger: Logger;
   /** Temporal client for the breakers; without it (tools, some tests) breakers are not consulted. */
   client?: Client;
+  /** Operator alerts (the worker passes its alerter); without it, lead alerts are only logged. */
+  sendAlert?: SendAlert;
+  /** The stuck-lead sweep: a lead with no progress this long after its start is stuck (default 2 min). */
+  stuckNotStartedAfterMs?: number;
 }
 
 export function endpointSecretsAad(endpointId: string): string {
   return `endpoint:${endpointId}`;
 }
 
-export function loadEndpointFromDoc(doc: EndpointDoc, credentials: KeyRing): LoadedEndpoint {
+export function loadEndpointFromDoc(doc: EndpointDoc, credentials: KeyRing, withoutSecrets = false): LoadedEndpoint {
   return {
     endpointId: doc._id,
     buyerId: doc.buyerId,
     kind: doc.kind,
     role: doc.role,
     config: doc.config,
-    secrets: openJson<Record<string, unknown>>(credentials, doc.secrets, endpointSecretsAad(doc._id)),
+    secrets: withoutSecrets ? {} : openJson<Record<string, unknown>>(credentials, doc.secrets, endpointSecretsAad(doc._id)),
     ...(doc.mapping ? { mapping: doc.mapping } : {}),
     timeoutMs: doc.timeoutMs,
   };
@@ -67,13 +72,42 @@ interface Cached {
   loadedAt: number;
   endpoint: LoadedEndpoint;
   breaker: BreakerSettings;
+  archived: boolean;
+  /** The credentials could not be opened (a key missing from CREDENTIALS_KEYS). */
+  unreadable?: boolean;
+}
+
+/** How long the workflow waits before asking again when an attempt was deferred by our own fault. */
+const DEFERRED_RETRY_MS = 5_000;
+/** Each step before the send (store reads, the probe claim) gets at most this long. */
+const PRE_SEND_STEP_MS = 3_000;
+/** The breaker report after a send gets at most this long (then the workflow sends it). */
+const REPORT_DEADLINE_MS = 2_000;
+/** Room kept after the send's own timeout within the activity's start-to-close timeout. */
+const SEND_MARGIN_MS = REPORT_DEADLINE_MS + 2_000;
+
+class StepTimeout extends Error {}
+
+/** A promise that rejects after `ms` (the work itself goes on, its result unused). */
+function bounded<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StepTimeout(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 export function createDeliveryActivities(deps: DeliveryDeps) {
   const { models, registry, logger, client } = deps;
   const cache = new Map<string, Cached>();
+  // This worker's knowledge of its own recent outcomes per endpoint (for honest breaker reports).
+  const lastSuccess = new Map<string, number>();
+  const failedHere = new Set<string>();
 
-  /** Settings of an endpoint, from a 5-second cache that a newer version invalidates. */
+  /**
+   * Settings of an endpoint, from a 5-second cache that a newer version invalidates. A store
+   * failure throws (the attempt is deferred); credentials that cannot be opened are `unreadable`.
+   */
   async function loadEndpoint(endpointId: string, version: number): Promise<Cached | undefined> {
     const hit = cache.get(endpointId);
     if (hit && hit.version >= version && Date.now() - hit.loadedAt < ENDPOINT_CACHE_MS) return hit;
@@ -82,7 +116,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       cache.delete(endpointId);
       return undefined;
     }
-    const entry = { version: doc.version, loadedAt: Date.now(), endpoint: loadEndpointFromDoc(doc, deps.credentials), breaker: breakerSettingsOf(doc) };
+    let endpoint: LoadedEndpoint;
+    try {
+      endpoint = loadEndpointFromDoc(doc, deps.credentials);
+    } catch (error) {
+      logger.error({ err: error, endpointId }, 'endpoint credentials cannot be opened (CREDENTIALS_KEYS?)');
+      return { version: doc.version, loadedAt: 0, endpoint: loadEndpointFromDoc(doc, deps.credentials, true), breaker: breakerSettingsOf(doc), archived: !!doc.archivedAt, unreadable: true };
+    }
+    const entry = { version: doc.version, loadedAt: Date.now(), endpoint, breaker: breakerSettingsOf(doc), archived: !!doc.archivedAt };
     cache.set(endpointId, entry);
     return entry;
   }
@@ -94,8 +135,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   async function loadRoutingPlan({ sourceId, onlyBuyerId }: { sourceId: string; onlyBuyerId?: string }): Promise<RoutingPlan> {
-    const source = await models.Source.findById(sourceId).lean();
-    if (!source) throw ApplicationFailure.nonRetryable(`source ${sourceId} does not exist`, 'SourceGone');
+    const source = await models.Source.findById(sourceId).lean<SourceDoc>();
+    // Sources are archived, never deleted, while leads reference them; a source missing anyway
+    // (removed by hand) is a routing fact, not a failure: the lead is dead-lettered with the reason.
+    if (!source) {
+      return { sourceId, freshnessMs: parseDuration(DEFAULT_FRESHNESS), buyers: [], unroutable: onlyBuyerId ? [{ buyerId: onlyBuyerId, reason: `source ${sourceId} no longer exists` }] : [] };
+    }
     const buyerIds = onlyBuyerId ? [onlyBuyerId] : source.waterfall;
     const [buyers, endpoints] = await Promise.all([
       models.Buyer.find({ _id: { $in: buyerIds } }).lean<BuyerDoc[]>(),
@@ -108,7 +153,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         plan.unroutable.push({ buyerId, reason: 'buyer was deleted' });
         continue;
       }
-      const own = endpoints.filter((e) => e.buyerId === buyerId);
+      if (buyer.archivedAt) {
+        plan.unroutable.push({ buyerId, reason: 'buyer was archived' });
+        continue;
+      }
+      const own = endpoints.filter((e) => e.buyerId === buyerId && !e.archivedAt);
       if (own.length === 0) {
         plan.unroutable.push({ buyerId, reason: 'buyer has no endpoints' });
         continue;
@@ -143,41 +192,105 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     ]);
     const states: BuyerCheck['breakers'] = Object.fromEntries(endpointIds.map((id) => [id, breakers.find((b) => b._id === id)?.state ?? 'closed']));
     if (!buyer) return { paused: { reason: 'the buyer was deleted', by: 'operator' }, breakers: states };
+    if (buyer.archivedAt) return { paused: { reason: 'the buyer was archived', by: 'operator' }, breakers: states };
     const pause = buyer.paused ? buyer.pause : undefined;
     const probing = pause?.by === 'breaker' && pause.endpointId !== undefined && states[pause.endpointId] === 'half_open';
     if (buyer.paused && !probing) return { paused: { reason: pause?.reason ?? 'paused', by: pause?.by ?? 'operator' }, breakers: states };
     return { breakers: states };
   }
 
+  /**
+   * One attempt at one endpoint. Everything fallible that is our own (settings, breaker state,
+   * the probe claim) happens before the send and, when it fails, comes back as `deferred` (no
+   * request made, not charged to the buyer). After the send nothing can throw: the outcome is
+   * built from the answer, the breaker report is best effort (handed to the workflow when it
+   * fails), so Temporal never re-runs an attempt that completed. If it re-runs one anyway (the
+   * worker died, the activity timed out), this execution knows a send may have happened: it
+   * records the lost execution as `unknown`, never skips for a breaker, and reads back first.
+   */
   async function deliverAttempt(input: AttemptInput): Promise<AttemptResult> {
-    const loaded = await loadEndpoint(input.endpointId, input.version);
+    const activityStartedAt = Date.now();
+    const info = Context.current().info;
+    const execution = info.attempt;
+    const id = attemptId(input.leadId, input.endpointId, input.attempt);
     const base = {
-      attemptId: attemptId(input.leadId, input.endpointId, input.attempt),
+      attemptId: id,
       leadId: input.leadId,
       sourceId: input.sourceId,
       ...(input.clientId ? { clientId: input.clientId } : {}),
       buyerId: input.buyerId,
       endpointId: input.endpointId,
-      kind: loaded?.endpoint.kind ?? 'unknown',
-      role: loaded?.endpoint.role ?? 'accept',
       attempt: input.attempt,
     };
+    // Executions of this attempt that never reported back (a lost worker, a timed-out activity).
+    const interrupted: AttemptRecord[] = [];
+    for (let previous = 1; previous < execution; previous++) {
+      interrupted.push({
+        ...base,
+        attemptId: `${id}#${previous}`,
+        kind: 'unknown',
+        role: 'accept',
+        execution: previous,
+        startedAt: info.scheduledTimestampMs,
+        finishedAt: info.currentAttemptScheduledTimestampMs,
+        latencyMs: info.currentAttemptScheduledTimestampMs - info.scheduledTimestampMs,
+        outcome: 'unknown',
+        code: 'interrupted',
+        reason: 'this execution of the attempt never reported back (worker lost or timed out); it may have sent the request',
+      });
+    }
+    const retried = execution > 1;
+
+    let loaded: Cached | undefined;
+    let before: BreakerStateDoc | undefined;
+    try {
+      // Bounded: a frozen store must not hold the attempt until Temporal times it out (and then
+      // send late, after a second execution was already started).
+      loaded = await bounded(loadEndpoint(input.endpointId, input.version), PRE_SEND_STEP_MS, 'loading the endpoint');
+      if (loaded) before = await bounded(readBreaker(input.endpointId), PRE_SEND_STEP_MS, 'reading the breaker');
+    } catch (error) {
+      logger.warn({ err: error, leadId: input.leadId, endpointId: input.endpointId }, 'attempt deferred: the store is unreachable');
+      return deferred('store_unavailable', 'the store could not be read before the send; nothing was sent', interrupted);
+    }
+    const kinded = { ...base, kind: loaded?.endpoint.kind ?? 'unknown', role: loaded?.endpoint.role ?? 'accept', execution };
+    for (const record of interrupted) Object.assign(record, { kind: kinded.kind, role: kinded.role });
     const refuse = (code: string, reason: string, skipped: boolean): AttemptResult => {
       const now = Date.now();
-      const record = toRecord(base, { outcome: 'permanent', code, reason, startedAt: now, finishedAt: now });
-      return { outcome: 'permanent', code, reason, record, ...(skipped ? { skipped: true } : {}) };
+      const record = toRecord(kinded, { outcome: 'permanent', code, reason, startedAt: now, finishedAt: now });
+      return { outcome: 'permanent', code, reason, record, ...(skipped ? { skipped: true } : {}), ...(interrupted.length ? { interrupted } : {}) };
     };
-    if (!loaded) return refuse('endpoint_deleted', 'the endpoint was deleted', false);
+    if (!loaded) return refuse('endpoint_deleted', 'the endpoint was deleted; nothing was sent', false);
+    if (loaded.archived) return refuse('endpoint_archived', 'the endpoint was archived; nothing was sent', false);
+    if (loaded.unreadable) return refuse('credentials_unreadable', "the endpoint's credentials cannot be opened with CREDENTIALS_KEYS; nothing was sent", false);
     const { endpoint } = loaded;
 
     // The breaker first: an open breaker means no request at all; half-open lets one probe through.
-    const before = await readBreaker(input.endpointId);
-    if (before?.state === 'open') return refuse('breaker_open', `the breaker of ${input.endpointId} is open`, true);
-    if (before?.state === 'half_open' && client) {
-      const claim = await client.workflow.getHandle(breakerWorkflowId(input.endpointId)).executeUpdate(claimProbeUpdate, { args: [{ leadId: input.leadId }] });
-      if (!claim.granted) return refuse('breaker_open', `the breaker of ${input.endpointId} is half-open and another delivery is the probe`, true);
+    // Not when a send may already have happened (a re-run execution) or the buyer holds the lead:
+    // then skipping would move the lead on from a buyer that may have it.
+    if (!retried && !input.held) {
+      if (before?.state === 'open') return refuse('breaker_open', `the breaker of ${input.endpointId} is open`, true);
+      if (before?.state === 'half_open' && client) {
+        let granted: boolean;
+        try {
+          granted = (await client.withDeadline(Date.now() + PRE_SEND_STEP_MS, () => client.workflow.getHandle(breakerWorkflowId(input.endpointId)).executeUpdate(claimProbeUpdate, { args: [{ leadId: input.leadId }] }))).granted;
+        } catch (error) {
+          logger.warn({ err: error, leadId: input.leadId, endpointId: input.endpointId }, 'attempt deferred: the probe could not be claimed');
+          return deferred('breaker_unreachable', 'the half-open breaker could not be asked for the probe; nothing was sent', interrupted);
+        }
+        if (!granted) return refuse('breaker_open', `the breaker of ${input.endpointId} is half-open and another delivery is the probe`, true);
+      }
     }
 
+    // Only send if the answer can come back before Temporal gives up on this execution: a send
+    // after that would be one no record covers (the next execution is already on its way).
+    const elapsed = Date.now() - activityStartedAt;
+    const readBack = input.readBack === true || retried;
+    const sendBudget = (readBack ? 2 : 1) * (endpoint.timeoutMs + 250);
+    if (elapsed + sendBudget + SEND_MARGIN_MS > info.startToCloseTimeoutMs) {
+      return deferred('too_late', `preparing the attempt took ${elapsed} ms; not sent so late in the activity`, interrupted);
+    }
+
+    // ---- the send: from here on nothing may throw ----
     const outcome = await registry.attempt(endpoint, {
       leadId: input.leadId,
       sourceId: input.sourceId,
@@ -188,13 +301,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       buyerId: input.buyerId,
       attempt: input.attempt,
       now: Date.now(),
+      ...(readBack ? { readBack: true } : {}),
     });
-    const record = toRecord(base, outcome);
+    const record = toRecord(kinded, outcome);
     logger.info(
-      { leadId: input.leadId, endpointId: input.endpointId, buyerId: input.buyerId, attempt: input.attempt, outcome: record.outcome, code: record.code, status: record.response?.status, latencyMs: record.latencyMs },
+      { leadId: input.leadId, endpointId: input.endpointId, buyerId: input.buyerId, attempt: input.attempt, execution, outcome: record.outcome, code: record.code, status: record.response?.status, latencyMs: record.latencyMs },
       'attempt finished',
     );
-    await reportOutcome(input, loaded, record, before);
+    const unreported = await reportOutcome(input, loaded, record, before);
     return {
       outcome: record.outcome,
       code: record.code,
@@ -202,28 +316,83 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       ...(record.response?.status !== undefined ? { status: record.response.status } : {}),
       ...(record.retryAfterMs !== undefined ? { retryAfterMs: record.retryAfterMs } : {}),
       record,
+      ...(interrupted.length ? { interrupted } : {}),
+      ...(unreported ? { unreported } : {}),
     };
   }
 
-  /** Tells the breaker; a success at a healthy breaker changes nothing, so it is not sent. */
-  async function reportOutcome(input: AttemptInput, loaded: Cached, record: AttemptResult['record'], before: BreakerStateDoc | undefined): Promise<void> {
-    if (!client) return;
+  function deferred(code: string, reason: string, interrupted: AttemptRecord[]): AttemptResult {
+    const now = Date.now();
+    // The record is not journaled (no request was made); it only carries the shape of a result.
+    const record: AttemptRecord = { attemptId: '', leadId: '', sourceId: '', buyerId: '', endpointId: '', kind: 'unknown', role: 'accept', attempt: 0, startedAt: now, finishedAt: now, latencyMs: 0, outcome: 'transient', code, reason };
+    return { outcome: 'transient', code, reason, record, deferred: { code, reason, retryInMs: DEFERRED_RETRY_MS }, ...(interrupted.length ? { interrupted } : {}) };
+  }
+
+  /**
+   * Tells the breaker, decided after the send on what this worker knows: failures always (with
+   * this worker's latest success at the endpoint riding along); a success when the breaker looked
+   * unhealthy before the send or this worker reported a failure there since its last success.
+   * Never throws: a report that cannot be sent is returned for the workflow to deliver.
+   */
+  async function reportOutcome(input: AttemptInput, loaded: Cached, record: AttemptRecord, before: BreakerStateDoc | undefined): Promise<OutcomeReportInput | undefined> {
+    if (!client) return undefined;
     const health = healthOf(record.outcome, record.code);
-    // A neutral answer (one lead refused) matters only to a half-open breaker waiting for its probe.
-    if (health === 'neutral' && before?.state !== 'half_open') return;
-    if (health === 'success' && (!before || (before.state === 'closed' && !before.failing))) return;
-    const report = { leadId: input.leadId, attemptId: record.attemptId, health, code: record.code, reason: record.reason, at: record.finishedAt, settings: loaded.breaker };
-    await client.workflow.signalWithStart<typeof breaker, [typeof report]>('breaker', {
+    const endpointId = input.endpointId;
+    if (health === 'success') {
+      const suspect = failedHere.has(endpointId);
+      lastSuccess.set(endpointId, Math.max(lastSuccess.get(endpointId) ?? 0, record.finishedAt));
+      failedHere.delete(endpointId);
+      if (!suspect && (!before || (before.state === 'closed' && !before.failing))) return undefined;
+    } else if (health === 'neutral') {
+      // A neutral answer (one lead refused) matters only to a half-open breaker waiting for its probe.
+      if (before?.state !== 'half_open') return undefined;
+    } else {
+      failedHere.add(endpointId);
+    }
+    const report: OutcomeReportInput = { endpointId, buyerId: input.buyerId, leadId: input.leadId, attemptId: record.attemptId, outcome: record.outcome, code: record.code, reason: record.reason, at: record.finishedAt };
+    try {
+      await signalBreaker(report, loaded.breaker);
+      return undefined;
+    } catch (error) {
+      logger.warn({ err: error, leadId: input.leadId, endpointId }, 'breaker not told the outcome; the workflow will tell it');
+      return report;
+    }
+  }
+
+  async function signalBreaker(input: OutcomeReportInput, settings: BreakerSettings): Promise<void> {
+    if (!client) return;
+    const last = lastSuccess.get(input.endpointId);
+    const report: OutcomeReport = {
+      leadId: input.leadId, attemptId: input.attemptId, health: healthOf(input.outcome, input.code), code: input.code, reason: input.reason, at: input.at, settings,
+      ...(last !== undefined && input.outcome !== 'success' ? { lastSuccessAt: last } : {}),
+    };
+    // Bounded: the report comes after a send, and must never hold the attempt past its deadline.
+    await client.withDeadline(Date.now() + REPORT_DEADLINE_MS, () => client.workflow.signalWithStart<typeof breaker, [OutcomeReport]>('breaker', {
       workflowId: breakerWorkflowId(input.endpointId),
       taskQueue: Context.current().info.taskQueue,
-      args: [BreakerMachine.initial(input.endpointId, input.buyerId, loaded.breaker)],
+      args: [BreakerMachine.initial(input.endpointId, input.buyerId, settings)],
       signal: outcomeSignal,
       signalArgs: [report],
       staticSummary: `Breaker of endpoint ${input.endpointId} (buyer ${input.buyerId})`,
-    });
+    }));
   }
 
-  return { loadRoutingPlan, checkBuyer, deliverAttempt };
+  /** The workflow's fallback when an attempt could not tell its breaker (a local activity, retried). */
+  async function reportToBreaker(input: OutcomeReportInput): Promise<void> {
+    const doc = await models.Endpoint.findById(input.endpointId).lean<EndpointDoc>();
+    await signalBreaker(input, doc ? breakerSettingsOf(doc) : { threshold: DEFAULT_BREAKER.threshold, coolDownMs: parseDuration(DEFAULT_BREAKER.coolDown) });
+  }
+
+  /** Alerts raised by a lead's workflow (an internal error, a journal conflict): idempotent per lead and event. */
+  async function raiseLeadAlert(input: { leadId: string; type: 'lead_internal_error' | 'journal_conflict'; title: string; message: string; dedupeKey: string }): Promise<void> {
+    if (!deps.sendAlert) {
+      logger.error({ leadId: input.leadId, type: input.type }, input.title);
+      return;
+    }
+    await deps.sendAlert({ type: input.type, title: input.title, message: input.message, dedupeKey: input.dedupeKey });
+  }
+
+  return { loadRoutingPlan, checkBuyer, deliverAttempt, reportToBreaker, raiseLeadAlert };
 }
 
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;

@@ -26,6 +26,12 @@ export interface BreakerSnapshot extends BreakerSettings {
   lastError?: { code: string; reason: string; at: number; leadId?: string };
   probe?: { leadId: string; grantedAt: number };
   counts: { successes: number; failures: number; opened: number };
+  /** Finish time of the latest success known to the breaker: failures that ended before it are not "consecutive". */
+  lastSuccessAt?: number;
+  /** Finish times of the failures since `lastSuccessAt`: the newest `threshold` of them (enough to decide a trip). */
+  streak?: number[];
+  /** Continue as new after this long even when nothing else asks for it (so running breakers pick up new code). */
+  runMaxMs?: number;
 }
 
 /** What a delivery attempt reports: `neutral` answers (a 400 about one lead) change nothing. */
@@ -38,6 +44,12 @@ export interface OutcomeReport {
   at: number;
   /** The endpoint's settings at the time (changes apply from the next report). */
   settings: BreakerSettings;
+  /**
+   * The latest success the reporting worker saw at this endpoint (finish time, ms). Successes at a
+   * healthy-looking breaker are not signalled one by one; riding on the next failure report, this
+   * keeps a failure that follows a success from being counted as consecutive with older ones.
+   */
+  lastSuccessAt?: number;
 }
 
 export type BreakerEvent =
@@ -56,9 +68,11 @@ export const PROBE_TIMEOUT_MS = 2 * 60_000;
 const ENDPOINT_FAULT = /^(http_(401|403|404|405|410)|redirect_refused|blocked_address|invalid_url|.*(auth|unauthori[sz]ed|forbidden|api_key|invalid_token|invalid_client|invalid_grant|domain_not_verified|invalid_from|not_shared|insufficient_scope|session|twilio_(20003|21606|21608)).*)$/;
 
 /** Failures that say the endpoint itself is unhealthy (vs. one lead's data being refused). */
-export function healthOf(outcome: 'success' | 'transient' | 'permanent', code: string): OutcomeReport['health'] {
+export function healthOf(outcome: 'success' | 'transient' | 'permanent' | 'unknown', code: string): OutcomeReport['health'] {
   if (outcome === 'success') return 'success';
-  if (outcome === 'transient') return code === 'cancelled' ? 'neutral' : 'failure';
+  // Cancelled by us, or an execution lost with our worker: says nothing about the endpoint.
+  if (code === 'cancelled' || code === 'interrupted' || code.startsWith('read_back_')) return 'neutral';
+  if (outcome === 'transient' || outcome === 'unknown') return 'failure';
   return ENDPOINT_FAULT.test(code) ? 'failure' : 'neutral';
 }
 
@@ -73,9 +87,16 @@ export class BreakerMachine {
     return Math.min(this.s.coolDownMs * 2 ** Math.max(0, trips - 1), MAX_COOL_DOWN_MS);
   }
 
+  /**
+   * Applies one report. Consecutive failures are counted in the order the attempts finished, not
+   * the order reports arrive: a success (reported, or carried by a failure report as
+   * `lastSuccessAt`) clears every failure that finished before it, so concurrent attempts cannot
+   * make a few scattered errors look like a streak.
+   */
   report(report: OutcomeReport, now: number): BreakerEvent[] {
     this.s.threshold = report.settings.threshold;
     this.s.coolDownMs = report.settings.coolDownMs;
+    if (report.lastSuccessAt !== undefined) this.seeSuccess(report.lastSuccessAt);
     if (report.health === 'neutral') {
       if (this.s.probe?.leadId === report.leadId) delete this.s.probe; // the probe got an answer about its lead: let another try
       return [];
@@ -83,19 +104,33 @@ export class BreakerMachine {
     const isProbe = this.s.state === 'half_open' && this.s.probe?.leadId === report.leadId;
     if (report.health === 'success') {
       this.s.counts.successes++;
-      this.s.consecutiveFailures = 0;
+      this.seeSuccess(report.at);
       // While open, a late success of an attempt started before the trip proves little: wait for the probe.
       if (this.s.state === 'half_open') return [this.close(`delivery ${report.attemptId} succeeded${isProbe ? ' (probe)' : ''}`)];
       return [];
     }
     this.s.counts.failures++;
-    this.s.consecutiveFailures++;
     this.s.lastError = { code: report.code, reason: report.reason, at: report.at, leadId: report.leadId };
-    if (this.s.state === 'half_open') return [this.open(now, `probe ${report.attemptId} failed: ${report.code}`)];
+    if (this.s.state === 'half_open') {
+      this.s.consecutiveFailures++;
+      return [this.open(now, `probe ${report.attemptId} failed: ${report.code}`)];
+    }
+    if (this.s.lastSuccessAt !== undefined && report.at < this.s.lastSuccessAt) return []; // finished before a known success
+    this.s.streak = [...(this.s.streak ?? []), report.at].sort((a, b) => a - b).slice(-Math.max(1, this.s.threshold));
+    this.s.consecutiveFailures++;
     if (this.s.state === 'closed' && this.s.consecutiveFailures >= this.s.threshold) {
       return [this.open(now, `${this.s.consecutiveFailures} consecutive failures, last ${report.code}`)];
     }
     return [];
+  }
+
+  private seeSuccess(at: number): void {
+    if (this.s.lastSuccessAt !== undefined && at <= this.s.lastSuccessAt) return;
+    this.s.lastSuccessAt = at;
+    // Failures that finished after this success stay consecutive; older ones (and counts from
+    // snapshots that kept no times) are cleared by it.
+    this.s.streak = (this.s.streak ?? []).filter((t) => t > at);
+    this.s.consecutiveFailures = this.s.streak.length;
   }
 
   /** Half-open lets exactly one delivery through; closed lets all; open none. */
@@ -128,6 +163,7 @@ export class BreakerMachine {
     const wasOpen = this.s.state !== 'closed';
     this.s.trips = 0;
     this.s.consecutiveFailures = 0;
+    this.s.streak = [];
     const closed = this.close(reason);
     return wasOpen ? [closed] : [];
   }
@@ -146,6 +182,7 @@ export class BreakerMachine {
   private close(reason: string): BreakerEvent {
     this.s.state = 'closed';
     this.s.consecutiveFailures = 0;
+    this.s.streak = [];
     this.s.trips = 0;
     delete this.s.openedAt;
     delete this.s.halfOpenAt;

@@ -69,6 +69,12 @@ export const configSchema = z.object({
   DEAD_LETTER_DIGEST_EVERY: duration('1h'),
   /** How long a call to Temporal may take before intake answers 503. */
   TEMPORAL_CALL_TIMEOUT: duration('5s'),
+  /** Margin over a lead's expected horizon (freshness × buyers, or the holding buyer's schedule) before it is "stuck". */
+  STUCK_HORIZON_SLACK: duration('1m'),
+  /** A lead whose workflow recorded no progress this long after its start is stuck. */
+  STUCK_NOT_STARTED_AFTER: duration('2m'),
+  /** How often the stuck-lead sweep looks (and alerts once per stuck lead). */
+  STUCK_SWEEP_EVERY: duration('1m'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   // ---- providers (endpoint kinds). Base URLs point the SDKs at the real APIs by default; tests and

@@ -14,6 +14,8 @@ export const SEARCH_ATTRIBUTES = {
   LeadDecisions: 'KeywordList',
   EndpointId: 'Keyword',
   BreakerState: 'Keyword',
+  /** When a lead still delivering should be terminal by (its horizon): past it, the lead is "stuck". */
+  LeadExpectedBy: 'Datetime',
 } as const;
 
 export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;
@@ -28,4 +30,32 @@ export const SA = {
   LeadDecisions: defineSearchAttributeKey('LeadDecisions', SearchAttributeType.KEYWORD_LIST),
   EndpointId: defineSearchAttributeKey('EndpointId', SearchAttributeType.KEYWORD),
   BreakerState: defineSearchAttributeKey('BreakerState', SearchAttributeType.KEYWORD),
+  LeadExpectedBy: defineSearchAttributeKey('LeadExpectedBy', SearchAttributeType.DATETIME),
 } as const;
+
+/**
+ * The most a keyword-list value may take (JSON bytes). The server refuses a search attribute value
+ * over its per-value limit (2 KiB by default) and the workflow task would then fail forever; the
+ * lists are kept well under it. The full story stays in the journal and the workflow state.
+ */
+export const KEYWORD_LIST_MAX_BYTES = 1_600;
+
+/**
+ * A bounded, de-duplicated keyword list: each value once (its latest occurrence wins the order),
+ * the newest values kept when the list would exceed `maxBytes`. Pure: safe in workflow code.
+ */
+export function boundedKeywords(values: readonly string[], maxBytes = KEYWORD_LIST_MAX_BYTES): string[] {
+  const seen = new Set<string>();
+  const newestFirst: string[] = [];
+  let bytes = 2; // []
+  for (let i = values.length - 1; i >= 0; i--) {
+    const value = values[i]!;
+    if (seen.has(value)) continue;
+    seen.add(value);
+    const cost = value.length * 3 + 3; // worst case UTF-8, quotes and a comma
+    if (bytes + cost > maxBytes) break;
+    bytes += cost;
+    newestFirst.push(value);
+  }
+  return newestFirst.reverse();
+}

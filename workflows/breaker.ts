@@ -1,16 +1,19 @@
 /**
  * breaker: one long-lived workflow per endpoint (id `breaker-<endpointId>`), an entity fed by
- * the delivery activities' outcome reports (signal-with-start) and read before attempts (query;
- * the half-open probe is claimed by update). On opening it pauses the buyer and alerts operators
- * at once; on closing it resumes the buyer and alerts "recovered" — both through activities.
- * State, counts and last error show in the UI (current details, BreakerState search attribute);
- * it continues as new when history grows, so it stays small forever.
+ * the delivery activities' outcome reports (signal-with-start). Routing reads the state it
+ * publishes (activity `publishBreaker` → `breakerstates`), operators read it by query, and the
+ * half-open probe is claimed by update. On opening it pauses the buyer (accept endpoints only)
+ * and alerts operators at once; on closing it resumes the buyer and alerts "recovered" — both
+ * through activities. State, counts and last error show in the UI (current details,
+ * BreakerState search attribute). It continues as new when history grows and at least once a
+ * day (`runMaxMs`), so it stays small forever and running breakers pick up new code.
  */
 import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -25,6 +28,9 @@ import { breakerStateQuery, claimProbeUpdate, operatorUpdate, outcomeSignal, typ
 
 /** Continue as new after this many messages even if the server does not suggest it yet. */
 const MESSAGES_PER_RUN = 500;
+/** ... and after this long, so a breaker that is rarely fed still moves to new code (default one day). */
+const DEFAULT_RUN_MAX_MS = 86_400_000;
+const PATCH_PERIODIC_CAN = 'breaker-periodic-continue-as-new';
 
 export async function breaker(snapshot: BreakerSnapshot): Promise<void> {
   const machine = new BreakerMachine(snapshot);
@@ -91,10 +97,13 @@ export async function breaker(snapshot: BreakerSnapshot): Promise<void> {
   show();
   for (;;) {
     const s = machine.s;
-    const waitMs = s.state === 'open' && s.halfOpenAt !== undefined ? Math.max(0, s.halfOpenAt - Date.now()) : undefined;
+    const periodic = patched(PATCH_PERIODIC_CAN);
+    const runEndsAt = workflowInfo().runStartTime.getTime() + (s.runMaxMs ?? DEFAULT_RUN_MAX_MS);
+    const coolDownMs = s.state === 'open' && s.halfOpenAt !== undefined ? Math.max(0, s.halfOpenAt - Date.now()) : undefined;
+    const waitMs = periodic ? Math.min(coolDownMs ?? Infinity, Math.max(0, runEndsAt - Date.now())) : coolDownMs;
     const woke = await (waitMs === undefined
       ? condition(() => pending.length > 0 || unpublished() || messages >= MESSAGES_PER_RUN || workflowInfo().continueAsNewSuggested).then(() => true)
-      : condition(() => pending.length > 0 || unpublished() || messages >= MESSAGES_PER_RUN, waitMs));
+      : condition(() => pending.length > 0 || unpublished() || messages >= MESSAGES_PER_RUN || (periodic && workflowInfo().continueAsNewSuggested), waitMs));
     if (!woke) apply(machine.tick(Date.now()));
     // First the routing projection (new leads route around an open breaker at once), then
     // the side effects in order: pause and alert on opening, resume and alert on closing.
@@ -111,7 +120,7 @@ export async function breaker(snapshot: BreakerSnapshot): Promise<void> {
         await acts.breakerClosed({ endpointId: s.endpointId, buyerId: s.buyerId, reason: event.reason, at: Date.now() });
       }
     }
-    if (messages >= MESSAGES_PER_RUN || workflowInfo().continueAsNewSuggested) {
+    if (messages >= MESSAGES_PER_RUN || workflowInfo().continueAsNewSuggested || (periodic && Date.now() >= runEndsAt)) {
       await condition(allHandlersFinished);
       if (pending.length === 0) return continueAsNew<typeof breaker>({ ...machine.s });
     }

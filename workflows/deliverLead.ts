@@ -6,9 +6,22 @@
  * loop with durable backoff timers. The buyer takes the lead (then its `notify` endpoints get
  * their copies) or the lead moves on — after a permanent failure, an open breaker, a spent
  * retry schedule or the source's freshness deadline — and everything still pending at that buyer
- * is cancelled, so no lead reaches two buyers. A lead no buyer took is dead-lettered and waits
- * for an operator (redeliver, discard) up to the retention. Every attempt and decision goes to
- * the delivery log through the journal.
+ * is cancelled, so no lead reaches two buyers.
+ *
+ * A buyer any of whose endpoints has *received* the lead (a success, or an `unknown` outcome: it
+ * may have arrived) **holds** it: the lead never moves on from there automatically. Its endpoints
+ * keep their schedules past the freshness deadline; if the buyer's rule still cannot be met, the
+ * lead is dead-lettered `partial_at_buyer` / `ambiguous_at_buyer`, and a redeliver goes to that
+ * buyer unless an operator names another.
+ *
+ * A lead no buyer took is dead-lettered and waits for an operator (redeliver, discard) up to the
+ * retention. No lead workflow ever fails: an unexpected error anywhere dead-letters the lead with
+ * `internal_error` (journal flushed, operators alerted). Every attempt and decision goes to the
+ * delivery log through the journal.
+ *
+ * Versioning: running leads outlive this code (dead letters wait 30 days). A change to the
+ * commands a running lead would issue goes behind `patched()`; test/workflows/histories/ keeps
+ * the recorded histories of every released shape and `npm test` replays them all (ARCHITECTURE.md).
  */
 import {
   ActivityCancellationType,
@@ -16,6 +29,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -26,6 +40,7 @@ import {
 import type { DeliveryActivities } from '../activities/delivery';
 import type { LogActivities } from '../services/log/journal';
 import type {
+  AttemptRecord,
   AttemptResult,
   DeadLetterReason,
   DeliverLeadInput,
@@ -39,7 +54,7 @@ import type {
 } from '../shared/delivery';
 import type { Lead } from '../shared/lead';
 import { formatDuration } from '../shared/durations';
-import { SA } from '../shared/search-attributes';
+import { boundedKeywords, SA } from '../shared/search-attributes';
 import { discardUpdate, leadStatusQuery, redeliverUpdate, type DiscardRequest, type RedeliverRequest } from './messages';
 
 export interface DeliverLeadOptions {
@@ -47,6 +62,8 @@ export interface DeliverLeadOptions {
   logTaskQueue: string;
   /** How long a dead-lettered lead waits for an operator before it is discarded (default 30 days). */
   deadLetterRetentionMs?: number;
+  /** Margin over the lead's expected horizon before it counts as stuck (default 1 min). */
+  horizonSlackMs?: number;
 }
 
 export interface LeadOutcome {
@@ -58,25 +75,61 @@ export interface LeadOutcome {
 
 interface EndpointResult {
   delivered: boolean;
+  /** Some attempt succeeded or may have arrived (unknown): the buyer holds the lead. */
+  received: boolean;
   cancelled?: boolean;
   code: string;
   reason: string;
 }
 
+interface TurnResult {
+  accepted: boolean;
+  /** The buyer did not take the lead but has (or may have) received it. */
+  held?: boolean;
+  code: string;
+  reason: string;
+}
+
+interface Walked {
+  buyerId?: string;
+  heldBy?: string;
+  reasonCode: DeadLetterReason;
+  reason: string;
+}
+
 const DEFAULT_RETENTION_MS = 30 * 86_400_000;
+/** Deferred attempts (our own fault before the send) ask again after 5 s, doubling to 1 min. */
+const DEFERRED_MAX_MS = 60_000;
+/** Margin added to a lead's horizon before it counts as stuck. */
+const HORIZON_SLACK_MS = 60_000;
+/** Patch ids (see the versioning note above and ARCHITECTURE.md). */
+const PATCH_EXPECTED_BY = 'lead-expected-by';
+
+/** One line for an error and its causes (an activity failure says little; its cause says what). */
+const errorMessage = (error: unknown): string => {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    parts.push(e instanceof Error ? `${e.name}: ${e.message}` : typeof e === 'string' ? e : JSON.stringify(e));
+  }
+  return parts.join(' ← ').slice(0, 500);
+};
 
 /**
  * A lead's journal: entries are buffered and written in order, one batch per log activity.
  * The workflow kicks a write before every long wait (a backoff, the notify copies after
  * acceptance, an operator) and flushes at the end. An attempt is at most ~10 s, so entries are
  * never held longer than that, and a lead delivered first time costs one journal write. Nothing
- * buffered can be lost: the buffer is workflow state, rebuilt by replay after a crash.
+ * buffered can be lost: the buffer is workflow state, rebuilt by replay after a crash. The log
+ * activity retries until the store answers; only a refusal (a different entry already stored at
+ * a seq: a lead id reused after Temporal's retention) comes back, and then the journal stops
+ * writing, keeps its entries in the workflow state and says why (`refused`).
  */
 class Journal {
   private seq = 0;
   private head = '';
   private pending: JournalEntry[] = [];
   private writing: Promise<void> | undefined;
+  refused: string | undefined;
 
   constructor(
     private readonly leadId: string,
@@ -88,21 +141,31 @@ class Journal {
     this.pending.push(entry);
   }
 
+  get unwritten(): number {
+    return this.pending.length;
+  }
+
   /** Starts writing what is buffered (no-op while a write is in flight: it drains the buffer too). */
   kick(): void {
-    if (this.pending.length === 0) return;
+    if (this.pending.length === 0 || this.refused) return;
     // Journal writes must outlive a cancelled buyer scope: they run in a non-cancellable one.
     this.writing ??= CancellationScope.nonCancellable(() => this.drain());
   }
 
   private async drain(): Promise<void> {
-    while (this.pending.length) {
-      const entries = this.pending.splice(0);
-      const result = await this.log.appendJournal({ leadId: this.leadId, sourceId: this.sourceId, firstSeq: this.seq + 1, prevHash: this.head, entries });
-      this.seq += entries.length;
-      this.head = result.head;
+    try {
+      while (this.pending.length && !this.refused) {
+        const entries = this.pending.slice();
+        const result = await this.log.appendJournal({ leadId: this.leadId, sourceId: this.sourceId, firstSeq: this.seq + 1, prevHash: this.head, entries });
+        this.pending.splice(0, entries.length);
+        this.seq += entries.length;
+        this.head = result.head;
+      }
+    } catch (error) {
+      this.refused = errorMessage(error);
+    } finally {
+      this.writing = undefined;
     }
-    this.writing = undefined;
   }
 
   async flush(): Promise<void> {
@@ -117,17 +180,25 @@ class LeadRun {
   private status: LeadStatus = 'accepted';
   private lead: Lead;
   private buyerId: string | undefined;
+  private heldBy: string | undefined;
   private reason: string | undefined;
   private reasonCode: DeadLetterReason | undefined;
   private deadLetteredAt: number | undefined;
   private updatedAt: number;
+  private expectedBy: number | undefined;
+  /** Whether this run keeps LeadExpectedBy (runs started before that change do not: `patched`, asked once at the start). */
+  private withExpectedBy = false;
   private command: OperatorCommand | undefined;
   private readonly endpoints = new Map<string, EndpointView>();
+  /** Endpoints that have this lead (success): never sent it again, on any redelivery. */
+  private readonly deliveredEndpoints = new Set<string>();
   private readonly decisions: LeadView['decisions'] = [];
   private readonly decisionTags: string[] = [];
   private readonly buyersTried: string[] = [];
   private readonly journal: Journal;
   private readonly local: DeliveryActivities;
+  /** Local activities whose failure must not hold the lead (breaker fallback report, alerts). */
+  private readonly bestEffort: DeliveryActivities;
 
   constructor(
     private readonly input: DeliverLeadInput,
@@ -140,12 +211,20 @@ class LeadRun {
       startToCloseTimeout: '10s',
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
     });
+    this.bestEffort = proxyLocalActivities<DeliveryActivities>({
+      startToCloseTimeout: '10s',
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
+    });
     const log = proxyActivities<LogActivities>({
       taskQueue: options.logTaskQueue,
       startToCloseTimeout: '30s',
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
     });
     this.journal = new Journal(input.leadId, input.sourceId, log);
+  }
+
+  private get slack(): number {
+    return this.options.horizonSlackMs ?? HORIZON_SLACK_MS;
   }
 
   view(): LeadView {
@@ -160,12 +239,14 @@ class LeadRun {
       ...(this.reason ? { reason: this.reason } : {}),
       ...(this.reasonCode ? { reasonCode: this.reasonCode } : {}),
       ...(this.deadLetteredAt ? { deadLetteredAt: this.deadLetteredAt } : {}),
+      ...(this.heldBy && this.status !== 'delivered' ? { heldBy: this.heldBy } : {}),
+      journal: { pending: this.journal.unwritten, ...(this.journal.refused ? { conflict: this.journal.refused } : {}) },
       ...(notifyEndpoints.length
         ? {
             notify: {
               delivered: notifyEndpoints.filter((e) => e.status === 'delivered').length,
-              failed: notifyEndpoints.filter((e) => e.status === 'failed' || e.status === 'skipped').length,
-              pending: notifyEndpoints.filter((e) => !['delivered', 'failed', 'skipped', 'cancelled'].includes(e.status)).length,
+              failed: notifyEndpoints.filter((e) => e.status === 'failed' || e.status === 'skipped' || e.status === 'ambiguous').length,
+              pending: notifyEndpoints.filter((e) => !['delivered', 'failed', 'skipped', 'cancelled', 'ambiguous'].includes(e.status)).length,
             },
           }
         : {}),
@@ -183,8 +264,13 @@ class LeadRun {
     };
     setHandler(redeliverUpdate, (request) => {
       this.command = { type: 'redeliver', ...request };
-      return { status: 'delivering' };
-    }, { validator: (_request: RedeliverRequest) => mustBeDeadLettered() });
+      return { status: 'delivering', ...(request.buyerId ?? this.heldBy ? { buyerId: request.buyerId ?? this.heldBy } : {}) };
+    }, { validator: (_request: RedeliverRequest) => {
+      mustBeDeadLettered();
+      if (this.journal.refused) {
+        throw ApplicationFailure.nonRetryable(`the delivery log refused this lead's entries (${this.journal.refused}); it cannot be delivered on record: discard it`, 'JournalRefused');
+      }
+    } });
     setHandler(discardUpdate, (request) => {
       this.command = { type: 'discard', ...request };
       return { status: 'discarded' };
@@ -195,17 +281,37 @@ class LeadRun {
   }
 
   async execute(): Promise<LeadOutcome> {
+    try {
+      return await this.run();
+    } catch (error) {
+      if (!isCancellation(error)) throw error; // cannot happen: run() turns every other error into a dead letter
+      // Cancelled in Temporal (an operator's cancel in the UI): the lead still ends in one recorded state.
+      return CancellationScope.nonCancellable(async () => {
+        this.discard('the workflow was cancelled in Temporal', 'temporal');
+        await this.journal.flush();
+        return { leadId: this.input.leadId, status: this.status, ...(this.reason ? { reason: this.reason } : {}) };
+      });
+    }
+  }
+
+  private async run(): Promise<LeadOutcome> {
     const { leadId, sourceId, receivedAt, clientId } = this.input;
+    this.withExpectedBy = patched(PATCH_EXPECTED_BY);
     this.journal.add({ type: 'intake', at: receivedAt, sourceId, ...(clientId ? { clientId } : {}), lead: this.lead });
     this.setStatus('delivering');
-    let plan = await this.local.loadRoutingPlan({ sourceId });
+    let onlyBuyerId: string | undefined;
     for (;;) {
-      const walked = await this.walk(plan);
+      const walked = await this.walkSafely(onlyBuyerId);
       if (walked.buyerId) {
         await this.journal.flush();
+        if (!this.journal.refused) return { leadId, status: 'delivered', buyerId: walked.buyerId };
+        // The lead is delivered, but the log refused its entries: say so loudly; it stays delivered.
+        await this.alertRefusedJournal();
         return { leadId, status: 'delivered', buyerId: walked.buyerId };
       }
-      this.deadLetter(walked.reasonCode, walked.reason);
+      this.deadLetter(walked.reasonCode, walked.reason, walked.heldBy);
+      if (walked.reasonCode === 'internal_error') await this.alertInternalError(walked.reason);
+      if (this.journal.refused) await this.alertRefusedJournal();
       const commanded = await condition(() => this.command !== undefined, this.options.deadLetterRetentionMs ?? DEFAULT_RETENTION_MS);
       const command = this.command;
       this.command = undefined;
@@ -221,19 +327,40 @@ class LeadRun {
         this.lead = { ...this.lead, ...command.fields };
         this.journal.add({ type: 'correction', at: Date.now(), by: command.by, fields: command.fields });
       }
-      this.decide('redeliver', `redelivery by ${command.by}${command.buyerId ? ` to ${command.buyerId}` : ' through the waterfall'}`, command.buyerId);
+      onlyBuyerId = command.buyerId ?? this.heldBy;
+      if (command.buyerId && this.heldBy && command.buyerId !== this.heldBy) {
+        this.decide('override', `${command.by} redelivers the lead held by ${this.heldBy} to ${command.buyerId} (explicit operator decision)`, command.buyerId, `override:${this.heldBy}:${command.buyerId}`);
+      }
+      this.decide(
+        'redeliver',
+        `redelivery by ${command.by}${command.buyerId ? ` to ${command.buyerId}` : this.heldBy ? ` to ${this.heldBy}, which holds the lead` : ' through the waterfall'}`,
+        onlyBuyerId,
+      );
       this.reason = undefined;
       this.reasonCode = undefined;
       this.deadLetteredAt = undefined;
       this.setStatus('delivering');
-      plan = await this.local.loadRoutingPlan({ sourceId, ...(command.buyerId ? { onlyBuyerId: command.buyerId } : {}) });
     }
     await this.journal.flush();
     return { leadId, status: this.status, ...(this.reason ? { reason: this.reason } : {}) };
   }
 
-  /** The waterfall: the first buyer that takes the lead wins. */
-  private async walk(plan: RoutingPlan): Promise<{ buyerId?: string; reasonCode: DeadLetterReason; reason: string }> {
+  /** One pass over the waterfall (or one buyer); any error of ours becomes an `internal_error` dead letter. */
+  private async walkSafely(onlyBuyerId: string | undefined): Promise<Walked> {
+    try {
+      const plan = await this.local.loadRoutingPlan({ sourceId: this.input.sourceId, ...(onlyBuyerId ? { onlyBuyerId } : {}) });
+      this.expectBy(Date.now() + plan.buyers.length * (plan.freshnessMs + this.slack) + this.slack);
+      const walked = await this.walk(plan);
+      if (this.journal.refused && !walked.buyerId) return { reasonCode: 'internal_error', reason: `the delivery log refused this lead's entries: ${this.journal.refused}`, ...(this.heldBy ? { heldBy: this.heldBy } : {}) };
+      return walked;
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      return { reasonCode: 'internal_error', reason: `internal error: ${errorMessage(error)}`, ...(this.heldBy ? { heldBy: this.heldBy } : {}) };
+    }
+  }
+
+  /** The waterfall: the first buyer that takes the lead wins; a buyer that holds it ends the walk. */
+  private async walk(plan: RoutingPlan): Promise<Walked> {
     const outcomes: string[] = [];
     for (const { buyerId, reason } of plan.unroutable) {
       this.decide('skipped', `skipped ${buyerId}: ${reason}`, buyerId, `skipped:${buyerId}:unroutable`);
@@ -241,15 +368,17 @@ class LeadRun {
     }
     let tried = 0;
     for (const buyer of plan.buyers) {
+      if (this.journal.refused) break;
       const accept = buyer.endpoints.filter((e) => e.role === 'accept');
       const check = await this.local.checkBuyer({ buyerId: buyer.buyerId, endpointIds: buyer.endpoints.map((e) => e.endpointId) });
-      if (check.paused) {
+      const holds = this.heldBy === buyer.buyerId;
+      if (check.paused && !holds) {
         this.decide('skipped', `skipped ${buyer.buyerId}: paused (${check.paused.reason})`, buyer.buyerId, `skipped:${buyer.buyerId}:paused`);
         outcomes.push(`${buyer.buyerId}: paused`);
         continue;
       }
       const open = accept.filter((e) => check.breakers[e.endpointId] === 'open').map((e) => e.endpointId);
-      if (open.length && (buyer.accept === 'all' || open.length === accept.length)) {
+      if (!holds && open.length && (buyer.accept === 'all' || open.length === accept.length)) {
         this.decide('skipped', `skipped ${buyer.buyerId}: breaker open on ${open.join(', ')}`, buyer.buyerId, `skipped:${buyer.buyerId}:breaker_open`);
         outcomes.push(`${buyer.buyerId}: breaker open`);
         continue;
@@ -257,6 +386,10 @@ class LeadRun {
       tried++;
       const result = await this.tryBuyer(buyer, plan.freshnessMs);
       if (result.accepted) return { buyerId: buyer.buyerId, reasonCode: 'all_failed', reason: '' };
+      if (result.held) {
+        const anyDelivered = accept.some((e) => this.deliveredEndpoints.has(e.endpointId));
+        return { heldBy: buyer.buyerId, reasonCode: anyDelivered ? 'partial_at_buyer' : 'ambiguous_at_buyer', reason: `${buyer.buyerId} holds the lead but did not take it: ${result.reason}` };
+      }
       this.decide('failover', `failed over from ${buyer.buyerId} after ${result.reason}`, buyer.buyerId, `failover:${buyer.buyerId}:${result.code}`);
       outcomes.push(`${buyer.buyerId}: ${result.code}`);
     }
@@ -264,39 +397,83 @@ class LeadRun {
     return { reasonCode, reason: outcomes.length ? outcomes.join('; ') : 'the waterfall has no buyers' };
   }
 
-  /** One buyer's turn: accept endpoints in parallel; accepted or not, decided by its rule or the freshness deadline. */
-  private async tryBuyer(buyer: PlanBuyer, freshnessMs: number): Promise<{ accepted: boolean; code: string; reason: string }> {
+  /** One buyer's turn: accept endpoints in parallel; accepted, held, or moved on — decided by its rule, the freshness deadline and the hold. */
+  private async tryBuyer(buyer: PlanBuyer, freshnessMs: number): Promise<TurnResult> {
     if (!this.buyersTried.includes(buyer.buyerId)) this.buyersTried.push(buyer.buyerId);
-    upsertSearchAttributes([{ key: SA.BuyersTried, value: [...this.buyersTried] }, { key: SA.BuyerId, value: buyer.buyerId }]);
+    upsertSearchAttributes([{ key: SA.BuyersTried, value: boundedKeywords(this.buyersTried) }, { key: SA.BuyerId, value: buyer.buyerId }]);
     this.decide('trying', `delivering to ${buyer.buyerId}`, buyer.buyerId);
     const accept = buyer.endpoints.filter((e) => e.role === 'accept');
     const notify = buyer.endpoints.filter((e) => e.role === 'notify');
     const results = new Map<string, EndpointResult>();
     const scope = new CancellationScope();
     const tasks: Array<Promise<void>> = [];
-    const start = (endpoint: PlanEndpoint) =>
-      tasks.push(scope.run(() => this.deliverEndpoint(endpoint).then((r) => void results.set(endpoint.endpointId, r))));
-
-    accept.forEach(start);
     const delivered = () => accept.filter((e) => results.get(e.endpointId)?.delivered).length;
     const failed = () => accept.filter((e) => results.has(e.endpointId) && !results.get(e.endpointId)!.delivered).length;
     const isAccepted = () => (buyer.accept === 'all' ? delivered() === accept.length : delivered() > 0);
-    const decided = () => isAccepted() || (buyer.accept === 'all' ? failed() > 0 : failed() === accept.length);
-    const inTime = await condition(decided, freshnessMs, { summary: `freshness ${formatDuration(freshnessMs)} for ${buyer.buyerId}` });
+    const allDone = () => accept.every((e) => results.has(e.endpointId));
+    const holds = () => this.heldBy === buyer.buyerId;
+    const onReceived = () => {
+      if (!isAccepted() && !holds()) this.hold(buyer);
+    };
+    const start = (endpoint: PlanEndpoint) => {
+      if (this.deliveredEndpoints.has(endpoint.endpointId)) {
+        // Delivered on an earlier pass (a redelivery to the buyer that holds the lead): not sent again.
+        this.decide('already_delivered', `${endpoint.endpointId} already has the lead: not sent again`, buyer.buyerId, undefined, endpoint.endpointId);
+        results.set(endpoint.endpointId, { delivered: true, received: true, code: 'already_delivered', reason: 'delivered on an earlier pass' });
+        return;
+      }
+      tasks.push(scope.run(() => this.deliverEndpoint(endpoint, holds, onReceived).then((r) => {
+        results.set(endpoint.endpointId, r);
+        if (r.received && endpoint.role === 'accept') onReceived();
+      })));
+    };
 
-    if (!isAccepted()) {
-      // Moving on: cancel every pending retry and timer of this buyer. A send already on the wire
-      // finishes first; if it was the one that made the buyer accept, the buyer has the lead.
-      if (!inTime) this.decide('freshness', `${buyer.buyerId} did not take the lead within ${formatDuration(freshnessMs)}`, buyer.buyerId, `freshness:${buyer.buyerId}`);
-      scope.cancel();
-      await Promise.all(tasks);
+    try {
+      accept.forEach(start);
+      // Decided: accepted, or the rule can no longer be met. While the buyer holds the lead, its
+      // accept endpoints all run their course (no failover, so nothing to hurry for).
+      const decided = () => isAccepted() || (holds() ? allDone() : buyer.accept === 'all' ? failed() > 0 : failed() === accept.length) || !!this.journal.refused;
+      const inTime = await condition(decided, freshnessMs, { summary: `freshness ${formatDuration(freshnessMs)} for ${buyer.buyerId}` });
+
+      if (!isAccepted() && holds()) {
+        // The buyer has (or may have) the lead: it keeps its schedules past the freshness deadline.
+        if (!inTime) this.decide('freshness_held', `${buyer.buyerId} holds the lead: its endpoints keep their schedules past the freshness deadline (${formatDuration(freshnessMs)})`, buyer.buyerId);
+        this.journal.kick();
+        await condition(() => isAccepted() || allDone() || !!this.journal.refused);
+      }
+      if (!isAccepted() && !holds()) {
+        // Moving on: cancel every pending retry timer of this buyer. An attempt already scheduled runs
+        // to its result first; if it made the buyer accept (or hold the lead), the lead stays there.
+        if (!inTime) this.decide('freshness', `${buyer.buyerId} did not take the lead within ${formatDuration(freshnessMs)}`, buyer.buyerId, `freshness:${buyer.buyerId}`);
+        scope.cancel();
+        await Promise.all(tasks);
+        if (!isAccepted() && !holds()) {
+          const failure = accept.map((e) => results.get(e.endpointId)).find((r) => r && !r.delivered && !r.cancelled);
+          if (!inTime) return { accepted: false, code: 'freshness_deadline', reason: `the freshness deadline (${formatDuration(freshnessMs)})` };
+          return { accepted: false, code: failure?.code ?? 'failed', reason: failure ? `${failure.code} (${failure.reason})` : 'no accept endpoint succeeded' };
+        }
+      }
       if (!isAccepted()) {
-        const failure = accept.map((e) => results.get(e.endpointId)).find((r) => r && !r.delivered && !r.cancelled);
-        if (!inTime) return { accepted: false, code: 'freshness_deadline', reason: `the freshness deadline (${formatDuration(freshnessMs)})` };
-        return { accepted: false, code: failure?.code ?? 'failed', reason: failure ? `${failure.code} (${failure.reason})` : 'no accept endpoint succeeded' };
+        // Held, not taken: whatever is still pending at this buyer stops; an operator decides.
+        scope.cancel();
+        await Promise.all(tasks);
+        if (!isAccepted()) {
+          const parts = accept.map((e) => {
+            const r = results.get(e.endpointId);
+            return `${e.endpointId} ${r?.delivered ? 'delivered' : r?.received ? `may have it (${r.code})` : `failed (${r?.code ?? 'cancelled'})`}`;
+          });
+          return { accepted: false, held: true, code: 'held', reason: parts.join(', ') };
+        }
+      }
+    } finally {
+      // Whatever happens above, nothing of this buyer's keeps running unseen.
+      if (!isAccepted() && tasks.length && !scope.consideredCancelled) {
+        scope.cancel();
+        await Promise.all(tasks);
       }
     }
     this.buyerId = buyer.buyerId;
+    this.heldBy = undefined;
     this.setStatus('delivered', undefined, buyer.buyerId);
     this.decide('accepted', `${buyer.buyerId} took the lead`, buyer.buyerId, `accepted:${buyer.buyerId}`);
     if (scope.consideredCancelled) return { accepted: true, code: 'ok', reason: 'accepted late' };
@@ -308,24 +485,52 @@ class LeadRun {
     return { accepted: true, code: 'ok', reason: 'accepted' };
   }
 
+  /** The buyer has (or may have) received the lead: it is never offered to another buyer automatically. */
+  private hold(buyer: PlanBuyer): void {
+    this.heldBy = buyer.buyerId;
+    this.decide('held', `${buyer.buyerId} has or may have received the lead: it will not be offered to another buyer`, buyer.buyerId, `held:${buyer.buyerId}`);
+    const rest = buyer.endpoints.reduce((max, e) => Math.max(max, e.backoffMs.reduce((a, b) => a + b, 0) + (e.backoffMs.length + 1) * (e.timeoutMs + 15_000)), 0);
+    this.expectBy(Date.now() + rest + this.slack);
+  }
+
   /** The attempt loop of one endpoint: attempt → classify → durable backoff → next attempt. */
-  private async deliverEndpoint(endpoint: PlanEndpoint): Promise<EndpointResult> {
+  private async deliverEndpoint(endpoint: PlanEndpoint, holds: () => boolean, onReceived: () => void): Promise<EndpointResult> {
     const view: EndpointView = { endpointId: endpoint.endpointId, buyerId: endpoint.buyerId, kind: endpoint.kind, role: endpoint.role, status: 'pending', attempts: 0 };
     this.endpoints.set(endpoint.endpointId, view);
     const { deliverAttempt } = proxyActivities<DeliveryActivities>({
-      startToCloseTimeout: endpoint.timeoutMs + 15_000,
+      // Room for a read-back and the send (each within the endpoint's timeout) and the report after it.
+      startToCloseTimeout: 2 * endpoint.timeoutMs + 15_000,
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-      // A send already on the wire is allowed to finish, and its answer is recorded, before the lead moves on.
+      // Never cancelled (see below); kept so an attempt scheduled by older code waits for its answer too.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     });
     let firstAttemptAt: number | undefined;
-    for (let attempt = 1; ; attempt++) {
+    let received = false;
+    // Read back before the next send: set by an ambiguous outcome, cleared once a lookup ran or a send succeeded.
+    let readBackDue = false;
+    let deferrals = 0;
+    const receive = () => {
+      if (received) return;
+      received = true;
+      view.received = true;
+      if (endpoint.role === 'accept') onReceived();
+    };
+    const result = (delivered: boolean, code: string, reason: string): EndpointResult => ({ delivered, received, code, reason });
+    for (let attempt = 1; ; ) {
+      if (this.journal.refused) {
+        view.status = received ? 'ambiguous' : 'failed';
+        this.touch();
+        return result(false, 'journal_refused', 'the delivery log refused this lead');
+      }
       view.status = 'delivering';
       delete view.nextAttemptAt;
       this.touch();
-      let result: AttemptResult;
+      let answer: AttemptResult;
       try {
-        result = await deliverAttempt({
+        // An attempt once scheduled always runs to its result, even when the buyer's turn is
+        // cancelled: a worker lost mid-send shows up as an `interrupted` record in that result
+        // (the next execution writes it), whereas a cancelled activity would hide it.
+        answer = await CancellationScope.nonCancellable(() => deliverAttempt({
           leadId: this.input.leadId,
           sourceId: this.input.sourceId,
           receivedAt: this.input.receivedAt,
@@ -335,68 +540,119 @@ class LeadRun {
           endpointId: endpoint.endpointId,
           version: endpoint.version,
           attempt,
-        });
+          ...(readBackDue ? { readBack: true } : {}),
+          ...(holds() ? { held: true } : {}),
+        }));
       } catch (error) {
-        if (isCancellation(error)) return this.cancelled(view);
-        throw error;
+        if (isCancellation(error)) return this.cancelled(view, received);
+        // The activity only fails for a fault of ours it could not turn into a value: an attempt
+        // that did not happen. It waits like a transient answer, on the endpoint's schedule.
+        answer = this.internalFailure(endpoint, attempt, error);
       }
-      if (result.skipped) {
+      for (const lost of answer.interrupted ?? []) {
+        // An execution of this attempt never reported back: it may have sent the request.
+        this.journal.add({ type: 'attempt', at: lost.finishedAt, ...lost });
+        receive();
+      }
+      if (answer.deferred) {
+        // Our own fault before the send (store or Temporal unreachable): not an attempt, not charged.
+        deferrals++;
+        const delay = Math.min(answer.deferred.retryInMs * 2 ** Math.min(deferrals - 1, 4), DEFERRED_MAX_MS);
+        view.status = 'backoff';
+        view.lastCode = answer.deferred.code;
+        view.lastReason = answer.deferred.reason;
+        view.nextAttemptAt = Date.now() + delay;
+        this.touch();
+        try {
+          await sleep(delay, { summary: `waiting ${formatDuration(delay)}: ${answer.deferred.code} (${endpoint.endpointId}, attempt ${attempt} not made)` });
+        } catch (error) {
+          if (isCancellation(error)) return this.cancelled(view, received);
+          throw error;
+        }
+        continue;
+      }
+      deferrals = 0;
+      if (answer.unreported) {
+        const report = answer.unreported;
+        // Best effort: the breaker misses one report rather than the lead waiting on it.
+        await this.bestEffort.reportToBreaker(report).catch(() => undefined);
+      }
+      if (answer.skipped) {
         view.status = 'skipped';
-        view.lastCode = result.code;
-        view.lastReason = result.reason;
-        this.decide('skipped', `skipped ${endpoint.endpointId}: ${result.reason}`, endpoint.buyerId, `skipped:${endpoint.buyerId}:${result.code}`, endpoint.endpointId);
-        return { delivered: false, code: result.code, reason: result.reason };
+        view.lastCode = answer.code;
+        view.lastReason = answer.reason;
+        this.decide('skipped', `skipped ${endpoint.endpointId}: ${answer.reason}`, endpoint.buyerId, `skipped:${endpoint.buyerId}:${answer.code}`, endpoint.endpointId);
+        return result(false, answer.code, answer.reason);
       }
       view.attempts = attempt;
-      firstAttemptAt ??= result.record.startedAt;
-      const final = result.outcome !== 'transient' || endpoint.backoffMs[attempt - 1] === undefined;
-      this.journal.add({ type: 'attempt', at: result.record.finishedAt, firstAttemptAt, final, ...result.record });
-      view.lastCode = result.code;
-      view.lastReason = result.reason;
-      if (result.status !== undefined) view.lastStatus = result.status;
+      firstAttemptAt ??= answer.record.startedAt;
+      const retryable = answer.outcome === 'transient' || answer.outcome === 'unknown';
+      const final = !retryable || endpoint.backoffMs[attempt - 1] === undefined;
+      if (answer.record.attemptId) this.journal.add({ type: 'attempt', at: answer.record.finishedAt, firstAttemptAt, final, ...answer.record });
+      else this.decide('attempt_failed', `attempt ${attempt} at ${endpoint.endpointId} did not happen: ${answer.reason}`, endpoint.buyerId, undefined, endpoint.endpointId);
+      view.lastCode = answer.code;
+      view.lastReason = answer.reason;
+      if (answer.status !== undefined) view.lastStatus = answer.status;
       else delete view.lastStatus;
-      if (result.outcome === 'success') {
+      if (answer.outcome === 'unknown' || (answer.interrupted?.length ?? 0) > 0) readBackDue = true;
+      else if (answer.record.readBack || answer.outcome === 'success') readBackDue = false;
+      if (answer.outcome === 'success') {
+        this.deliveredEndpoints.add(endpoint.endpointId);
+        received = true;
+        view.received = true;
         view.status = 'delivered';
         this.touch();
-        return { delivered: true, code: result.code, reason: result.reason };
+        return result(true, answer.code, answer.reason);
       }
-      if (result.outcome === 'permanent') {
-        view.status = 'failed';
+      if (answer.outcome === 'unknown') receive();
+      if (answer.outcome === 'permanent') {
+        view.status = received ? 'ambiguous' : 'failed';
         this.touch();
-        return { delivered: false, code: result.code, reason: result.reason };
+        return result(false, answer.code, answer.reason);
       }
       const step = endpoint.backoffMs[attempt - 1];
       if (step === undefined) {
-        view.status = 'failed';
+        view.status = answer.outcome === 'unknown' || received ? 'ambiguous' : 'failed';
         this.touch();
-        return { delivered: false, code: 'retries_exhausted', reason: `${attempt} attempts, last: ${result.code}` };
+        return result(false, answer.outcome === 'unknown' ? 'ambiguous' : 'retries_exhausted', `${attempt} attempts, last: ${answer.code}`);
       }
-      const delay = Math.max(step, result.retryAfterMs ?? 0);
+      const delay = Math.max(step, answer.retryAfterMs ?? 0);
       view.status = 'backoff';
       view.nextAttemptAt = Date.now() + delay;
+      if (holds()) this.expectBy(Date.now() + delay + endpoint.backoffMs.slice(attempt).reduce((a, b) => a + b, 0) + (endpoint.backoffMs.length - attempt + 1) * (endpoint.timeoutMs + 15_000) + this.slack);
       this.touch();
       this.journal.kick();
       try {
-        await sleep(delay, { summary: `backoff ${formatDuration(delay)} after ${result.code} (${endpoint.endpointId}, attempt ${attempt})` });
+        await sleep(delay, { summary: `backoff ${formatDuration(delay)} after ${answer.code} (${endpoint.endpointId}, attempt ${attempt})` });
       } catch (error) {
-        if (isCancellation(error)) return this.cancelled(view);
+        if (isCancellation(error)) return this.cancelled(view, received);
         throw error;
       }
+      attempt++;
     }
   }
 
-  private cancelled(view: EndpointView): EndpointResult {
-    view.status = 'cancelled';
-    delete view.nextAttemptAt;
-    this.touch();
-    return { delivered: false, cancelled: true, code: 'cancelled', reason: 'cancelled: the lead moved on' };
+  /** An attempt activity that failed (not a buyer's answer): recorded as a decision, retried on the schedule. */
+  private internalFailure(endpoint: PlanEndpoint, attempt: number, error: unknown): AttemptResult {
+    const now = Date.now();
+    const reason = `the attempt failed inside our system: ${errorMessage(error)}`;
+    const record: AttemptRecord = { attemptId: '', leadId: this.input.leadId, sourceId: this.input.sourceId, buyerId: endpoint.buyerId, endpointId: endpoint.endpointId, kind: endpoint.kind, role: endpoint.role, attempt, startedAt: now, finishedAt: now, latencyMs: 0, outcome: 'transient', code: 'internal_error', reason };
+    return { outcome: 'transient', code: 'internal_error', reason, record };
   }
 
-  private deadLetter(reasonCode: DeadLetterReason, reason: string): void {
+  private cancelled(view: EndpointView, received: boolean): EndpointResult {
+    view.status = received ? 'ambiguous' : 'cancelled';
+    delete view.nextAttemptAt;
+    this.touch();
+    return { delivered: false, received, cancelled: true, code: 'cancelled', reason: 'cancelled: the lead moved on' };
+  }
+
+  private deadLetter(reasonCode: DeadLetterReason, reason: string, heldBy?: string): void {
     this.reason = reason;
     this.reasonCode = reasonCode;
     this.deadLetteredAt = Date.now();
-    this.decide('dead_lettered', `no buyer took the lead: ${reason}`, undefined, `dead_lettered:${reasonCode}`);
+    if (heldBy) this.heldBy = heldBy;
+    this.decide('dead_lettered', `no buyer took the lead: ${reason}`, heldBy, `dead_lettered:${reasonCode}`);
     this.setStatus('dead_lettered', reason, undefined, reasonCode);
     this.journal.kick();
   }
@@ -407,13 +663,37 @@ class LeadRun {
     this.setStatus('discarded', reason);
   }
 
+  private async alertInternalError(reason: string): Promise<void> {
+    await this.bestEffort
+      .raiseLeadAlert({
+        leadId: this.input.leadId,
+        type: 'lead_internal_error',
+        title: `Lead ${this.input.leadId} dead-lettered by an internal error`,
+        message: `${reason}. The lead waits as a dead letter (reason internal_error): redeliver it once the cause is fixed (POST /v1/admin/leads/${this.input.leadId}/redeliver).`,
+        dedupeKey: `internal_${this.input.leadId}_${this.decisions.length}`,
+      })
+      .catch(() => undefined);
+  }
+
+  private async alertRefusedJournal(): Promise<void> {
+    await this.bestEffort
+      .raiseLeadAlert({
+        leadId: this.input.leadId,
+        type: 'journal_conflict',
+        title: `Delivery log refused the entries of lead ${this.input.leadId}`,
+        message: `${this.journal.refused ?? 'journal conflict'}. The log already holds different entries for this lead id (most likely a lead re-posted after Temporal's retention). Deliveries of this run are in its workflow history only; nothing further is sent.`,
+        dedupeKey: `journal_${this.input.leadId}`,
+      })
+      .catch(() => undefined);
+  }
+
   private decide(decision: string, reason: string, buyerId?: string, tag?: string, endpointId?: string): void {
     const at = Date.now();
     this.decisions.push({ at, decision, ...(buyerId ? { buyerId } : {}), ...(endpointId ? { endpointId } : {}), reason });
     this.journal.add({ type: 'decision', at, decision, ...(buyerId ? { buyerId } : {}), ...(endpointId ? { endpointId } : {}), reason });
     if (tag) {
       this.decisionTags.push(tag);
-      upsertSearchAttributes([{ key: SA.LeadDecisions, value: [...this.decisionTags] }]);
+      upsertSearchAttributes([{ key: SA.LeadDecisions, value: boundedKeywords(this.decisionTags) }]);
     }
     this.touch();
   }
@@ -427,15 +707,25 @@ class LeadRun {
       status,
       ...(buyerId ? { buyerId } : {}),
       ...(reason ? { reason } : {}),
-      ...(reasonCode ? { reasonCode, buyersTried: [...this.buyersTried] } : {}),
+      ...(reasonCode ? { reasonCode, buyersTried: [...this.buyersTried], ...(this.heldBy ? { heldBy: this.heldBy } : {}) } : {}),
     });
     this.touch();
+  }
+
+  /**
+   * The lead's horizon: when it should be terminal by (LeadExpectedBy). Moved only later, and only
+   * by more than a minute; operators list and are alerted about leads past it (stuck).
+   */
+  private expectBy(at: number): void {
+    if (!this.withExpectedBy || (this.expectedBy !== undefined && at < this.expectedBy + this.slack)) return;
+    this.expectedBy = at;
+    upsertSearchAttributes([{ key: SA.LeadExpectedBy, value: new Date(at) }]);
   }
 
   /** Keeps `updatedAt` and the UI's "current details" in step with the state. */
   private touch(): void {
     this.updatedAt = Date.now();
-    const lines = [`**${this.status}**${this.buyerId && this.status === 'delivered' ? ` to ${this.buyerId}` : ''}${this.reason ? ` — ${this.reason}` : ''}`];
+    const lines = [`**${this.status}**${this.buyerId && this.status === 'delivered' ? ` to ${this.buyerId}` : ''}${this.heldBy && this.status !== 'delivered' ? ` (held by ${this.heldBy})` : ''}${this.reason ? ` — ${this.reason}` : ''}`];
     for (const e of this.endpoints.values()) {
       const next = e.nextAttemptAt ? `, next attempt ${new Date(e.nextAttemptAt).toISOString()}` : '';
       lines.push(`- ${e.endpointId} (${e.kind}, ${e.role}, buyer ${e.buyerId}): ${e.status}, ${e.attempts} attempt(s)${e.lastCode ? `, last ${e.lastCode}` : ''}${next}`);

@@ -8,12 +8,13 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { listDeadLetters, type DeadLetterFilter } from '../../activities/dead-letters';
+import { findStuckLeads } from '../../activities/stuck-leads';
 import { alertChannelAad } from '../../activities/alerts';
 import { breakerSettingsOf } from '../../activities/delivery';
 import type { Registry } from '../../activities/registry';
 import { BreakerMachine, breakerWorkflowId, type BreakerSnapshot } from '../../shared/breaker';
 import { openJson, sealJson, type KeyRing } from '../../shared/crypto';
-import { leadWorkflowId } from '../../shared/delivery';
+import { DEAD_LETTER_REASONS, leadWorkflowId } from '../../shared/delivery';
 import { formatDuration, tryParseDuration } from '../../shared/durations';
 import { ConflictError, NotFoundError, ValidationError, fieldErrorsFromIssues } from '../../shared/errors';
 import { newId, ulid } from '../../shared/ids';
@@ -23,7 +24,7 @@ import type { AlertChannelDoc, BuyerDoc, EndpointDoc, Models } from '../../share
 import { maskSecret } from '../../shared/redact';
 import { breakerStateQuery, discardUpdate, operatorUpdate, redeliverUpdate } from '../../workflows/messages';
 import type { breaker } from '../../workflows/breaker';
-import { bulkProgressQuery, type bulkRedeliver } from '../../workflows/operations';
+import { BULK_FAILURES_KEPT, bulkDeadLetterProgressQuery, type BulkDeadLetterProgress, type BulkProgress, type bulkRedeliverDeadLetters } from '../../workflows/operations';
 import { idParam, parseBody } from './validate';
 
 export interface OperationsDeps {
@@ -33,6 +34,8 @@ export interface OperationsDeps {
   credentials: KeyRing;
   deliveryTaskQueue: string;
   temporalTimeoutMs: number;
+  /** A lead that recorded no progress this long after its start is stuck. */
+  stuckNotStartedAfterMs: number;
 }
 
 const reasonBody = z.object({ reason: z.string().trim().min(1, 'must not be empty').max(500) }).strict();
@@ -137,7 +140,7 @@ export function createOperationsRoutes(deps: OperationsDeps): Router {
     .object({
       sourceId: id.optional(),
       buyerId: id.optional(),
-      reason: z.enum(['no_buyers', 'all_skipped', 'all_failed']).optional(),
+      reason: z.enum(DEAD_LETTER_REASONS).optional(),
       olderThan: durationOrInstant('dead-lettered before').optional(),
       newerThan: durationOrInstant('dead-lettered after').optional(),
     })
@@ -201,7 +204,7 @@ export function createOperationsRoutes(deps: OperationsDeps): Router {
     const { toBuyerId, ...filter } = body;
     if (toBuyerId && !(await models.Buyer.exists({ _id: toBuyerId }))) throw new ValidationError([{ path: 'toBuyerId', message: `buyer ${toBuyerId} does not exist` }]);
     const bulkId = `bulk-${ulid().toLowerCase()}`;
-    await withDeadline(() => client.workflow.start<typeof bulkRedeliver>('bulkRedeliver', {
+    await withDeadline(() => client.workflow.start<typeof bulkRedeliverDeadLetters>('bulkRedeliverDeadLetters', {
       workflowId: bulkId,
       taskQueue: deps.deliveryTaskQueue,
       args: [{ filter: toFilter(filter), by: 'operator', ...(toBuyerId ? { buyerId: toBuyerId } : {}) }],
@@ -213,12 +216,23 @@ export function createOperationsRoutes(deps: OperationsDeps): Router {
     const bulkId = idParam(req, 'bulkId', 'Bulk redelivery');
     if (!bulkId.startsWith('bulk-')) throw new NotFoundError('Bulk redelivery');
     try {
-      const progress = await withDeadline(() => client.workflow.getHandle(bulkId).query(bulkProgressQuery));
-      res.json({ bulkId, ...progress });
+      // The latest run (a bulk continues as new every few pages; each run answers for the whole bulk).
+      const handle = client.workflow.getHandle(bulkId);
+      const progress = await withDeadline(() => handle.query(bulkDeadLetterProgressQuery));
+      res.json({ bulkId, ...(isLegacyProgress(progress) ? await legacyProgress(progress, () => withDeadline(() => handle.describe())) : progress) });
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw new NotFoundError('Bulk redelivery');
       throw error;
     }
+  });
+
+  // ---- stuck leads ---------------------------------------------------------------------------
+  // Leads past their horizon (LeadExpectedBy) or that never got going, with what Temporal knows.
+  const leadsQuery = z.object({ state: z.literal('stuck', { error: 'must be "stuck" (the only listing of running leads; dead letters: GET /v1/admin/dead-letters)' }), limit: z.coerce.number().int().min(1).max(500).optional() }).strict();
+  router.get('/leads', async (req, res) => {
+    const query = parseQuery(leadsQuery, req.query);
+    const items = await withDeadline(() => findStuckLeads(client, { notStartedAfterMs: deps.stuckNotStartedAfterMs, limit: query.limit ?? 100 }));
+    res.json({ state: 'stuck', items });
   });
 
   // ---- alerts --------------------------------------------------------------------------------
@@ -258,6 +272,28 @@ export function createOperationsRoutes(deps: OperationsDeps): Router {
   });
 
   return router;
+}
+
+/** A bulk started by older code (`bulkRedeliver`) answers `failed` as the list of failures. */
+function isLegacyProgress(progress: BulkDeadLetterProgress | BulkProgress): progress is BulkProgress {
+  return Array.isArray(progress.failed);
+}
+
+/** An older bulk's progress in today's shape (it had no skipped leads, pages or runs to report). */
+async function legacyProgress(progress: BulkProgress, describe: () => Promise<{ startTime: Date; closeTime?: Date | undefined }>): Promise<Omit<BulkDeadLetterProgress, 'pages'>> {
+  const description = await describe();
+  return {
+    status: progress.status,
+    startedAt: description.startTime.toISOString(),
+    ...(progress.status === 'done' && description.closeTime ? { finishedAt: description.closeTime.toISOString() } : {}),
+    matched: progress.matched,
+    redelivered: progress.redelivered,
+    skipped: 0,
+    skippedByReason: {},
+    failed: progress.failed.length,
+    failures: progress.failed.slice(0, BULK_FAILURES_KEPT),
+    runs: 1,
+  };
 }
 
 /** Query strings are flat strings; anything else (arrays, objects) is a 400 with the field named. */

@@ -32,12 +32,19 @@ runService('worker', async (logger) => {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.DELIVERY_TASK_QUEUE,
     dataConverter: dataConverter(config.PAYLOAD_KEYS),
-    deps: { models, credentials, registry, logger, client },
+    deps: { models, credentials, registry, logger, client, stuckNotStartedAfterMs: parseDuration(config.STUCK_NOT_STARTED_AFTER) },
   });
-  await ensureSchedules(client, { taskQueue: config.DELIVERY_TASK_QUEUE, logTaskQueue: config.LOG_TASK_QUEUE, digestEveryMs: parseDuration(config.DEAD_LETTER_DIGEST_EVERY) });
-  const running = worker.run();
+  await ensureSchedules(client, { taskQueue: config.DELIVERY_TASK_QUEUE, logTaskQueue: config.LOG_TASK_QUEUE, digestEveryMs: parseDuration(config.DEAD_LETTER_DIGEST_EVERY), stuckSweepEveryMs: parseDuration(config.STUCK_SWEEP_EVERY) });
+  let stopping = false;
+  const running = worker.run().catch((error: unknown) => {
+    if (stopping) throw error;
+    // A worker that stopped polling must not leave a live process doing nothing: exit, and let the supervisor restart it.
+    logger.fatal({ err: error }, 'delivery worker stopped unexpectedly');
+    process.exit(1);
+  });
   logger.info({ taskQueue: config.DELIVERY_TASK_QUEUE }, 'delivery worker running');
   return async () => {
+    stopping = true;
     worker.shutdown();
     await running;
     await connection.close();

@@ -3,6 +3,7 @@ import { ScheduleAlreadyRunning, type Client, type ScheduleOptions } from '@temp
 export const DIGEST_SCHEDULE_ID = 'dead-letter-digest';
 export const DAILY_ROOT_SCHEDULE_ID = 'journal-daily-root';
 export const RETENTION_SCHEDULE_ID = 'pii-retention';
+export const STUCK_SWEEP_SCHEDULE_ID = 'stuck-lead-sweep';
 
 async function create(client: Client, options: ScheduleOptions): Promise<void> {
   try {
@@ -17,7 +18,15 @@ async function create(client: Client, options: ScheduleOptions): Promise<void> {
  * dead-letter digest, the daily signed Merkle root of the journal (00:10 UTC, for the day
  * before), and PII retention (hourly).
  */
-export async function ensureSchedules(client: Client, options: { taskQueue: string; logTaskQueue?: string; digestEveryMs: number }): Promise<void> {
+export async function ensureSchedules(client: Client, options: { taskQueue: string; logTaskQueue?: string; digestEveryMs: number; stuckSweepEveryMs?: number }): Promise<void> {
+  if (options.stuckSweepEveryMs) {
+    await create(client, {
+      scheduleId: STUCK_SWEEP_SCHEDULE_ID,
+      spec: { intervals: [{ every: options.stuckSweepEveryMs }] },
+      action: { type: 'startWorkflow', workflowType: 'stuckLeadSweep', args: [{}], taskQueue: options.taskQueue, workflowId: 'stuck-lead-sweep' },
+      policies: { overlap: 'SKIP', catchupWindow: '1m' },
+    });
+  }
   if (options.logTaskQueue) {
     await create(client, {
       scheduleId: DAILY_ROOT_SCHEDULE_ID,

@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import { AppError } from '../errors';
+import { AppError, UnavailableError } from '../errors';
+import { isTemporalUnreachable } from '../temporal';
 import type { Logger } from '../logger';
 import { withLogContext } from '../logger';
 
@@ -79,9 +80,32 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       if (error.status >= 500) logger.warn({ err: error, path: req.path }, error.message);
       return res.status(error.status).json(error.toBody());
     }
+    // Our dependencies not answering is an outage to retry, not a bug: 503 with Retry-After.
+    const unavailable = isStoreUnavailable(error)
+      ? new UnavailableError('The store did not answer in time; nothing was changed. Retry later.', 5)
+      : isTemporalUnreachable(error)
+        ? new UnavailableError('The delivery engine (Temporal) did not answer in time. Retry later.', 5)
+        : undefined;
+    if (unavailable) {
+      logger.warn({ err: error, path: req.path }, unavailable.message);
+      for (const [name, value] of Object.entries(unavailable.headers)) res.setHeader(name, value);
+      return res.status(503).json(unavailable.toBody());
+    }
     logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
     return res.status(500).json({ error: 'internal_error', message: 'Something went wrong on our side; nothing you sent was lost if you retry.' });
   };
+}
+
+const STORE_DOWN_NAMES = new Set(['MongoServerSelectionError', 'MongooseServerSelectionError', 'MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoNotConnectedError', 'MongoTopologyClosedError', 'MongoPoolClearedError']);
+
+/** A MongoDB driver/mongoose error that means the store is not reachable (vs. a query's own fault). */
+export function isStoreUnavailable(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (!(e instanceof Error)) return false;
+    if (STORE_DOWN_NAMES.has(e.name)) return true;
+    if (e.name === 'MongooseError' && /buffering timed out|Client must be connected/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** Starts listening; resolves with the bound port (tests use port 0). */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { Webhook } from 'standardwebhooks';
 import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
-import { startSystem, type TestSystem } from '../support/system';
+import { eventually, startSystem, type TestSystem } from '../support/system';
 
 describe('delivery (intake → workflow → webhook → log)', function () {
   let system: TestSystem;
@@ -79,7 +79,11 @@ describe('delivery (intake → workflow → webhook → log)', function () {
     const [first, second] = await buyer.waitForRequests(2);
     assert.ok(second!.receivedAt - first!.receivedAt >= 2_000, `backoff elapsed: ${second!.receivedAt - first!.receivedAt} ms`);
     assert.equal(first!.headers['webhook-id'], second!.headers['webhook-id'], 'webhook-id is stable across retries');
-    const attempts = await system.attempts(leadId);
+    // The journal is written after the status changes: wait for both records.
+    const attempts = await eventually(async () => {
+      const items = await system.attempts(leadId);
+      return items.length >= 2 ? items : undefined;
+    }, 20_000, 'both attempt records');
     assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome, a.code]), [[1, 'transient', 'http_503'], [2, 'success', 'ok']]);
   });
 

@@ -76,6 +76,10 @@ export async function http<T = Record<string, unknown>>(method: string, url: str
 
 export interface SystemOptions {
   temporalAddress?: string;
+  /** Intake's Temporal client connects here instead (a fault-injecting proxy); the workers keep temporalAddress. */
+  intakeTemporalAddress?: string;
+  /** Wraps intake's Temporal client (fault injection where no real fault will do). */
+  wrapIntakeClient?: (client: Client) => Client;
   mongoUrl?: string;
   /** Start without the delivery worker (tests that start it later, or as a child process). */
   deliveryWorker?: boolean;
@@ -86,6 +90,10 @@ export interface SystemOptions {
   ratePerMinute?: number;
   temporalTimeoutMs?: number;
   deadLetterRetentionMs?: number;
+  /** Margin over a lead's horizon before it is stuck (default 1 min). */
+  horizonSlackMs?: number;
+  /** A lead with no recorded progress this long after its start is stuck (default 2 min). */
+  stuckNotStartedAfterMs?: number;
   /** Intake's port (0: any); the UI test wires the dev server's codec endpoint to it. */
   intakePort?: number;
   codecToken?: string;
@@ -151,6 +159,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   if (infra?.pgUrl && !options.mongoUrl) await addContainmentIndexes(infra.pgUrl, `t_${suffix}`, equalityFields(models));
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, dataConverter: converter });
+  const intakeConnection = options.intakeTemporalAddress ? await Connection.connect({ address: options.intakeTemporalAddress }) : undefined;
+  const intakeBase = intakeConnection ? new Client({ connection: intakeConnection, dataConverter: converter }) : client;
+  const intakeClient = options.wrapIntakeClient ? options.wrapIntakeClient(intakeBase) : intakeBase;
   const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
   const outbound = createOutbound({ allow: options.outboundAllow ?? '127.0.0.0/8,::1/128', ...(options.outboundResolve ? { resolve: options.outboundResolve } : {}) });
   for (const secret of [adminToken, credentialsKeys, payloadKeys, codecToken]) rememberSecret(secret);
@@ -159,7 +170,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
 
   const intake = await listen(
     createApp({
-      client,
+      client: intakeClient,
       store,
       models,
       registry,
@@ -172,6 +183,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       ratePerMinute: options.ratePerMinute ?? 100_000,
       temporalTimeoutMs: options.temporalTimeoutMs ?? 3_000,
       deadLetterRetentionMs: options.deadLetterRetentionMs ?? 30 * 86_400_000,
+      ...(options.horizonSlackMs !== undefined ? { horizonSlackMs: options.horizonSlackMs } : {}),
+      ...(options.stuckNotStartedAfterMs !== undefined ? { stuckNotStartedAfterMs: options.stuckNotStartedAfterMs } : {}),
       providers,
       codec: EncryptionCodec.fromSpec(payloadKeys),
       codecToken,
@@ -190,11 +203,12 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   let deliveryWorker: Worker | undefined;
   let deliveryRunning: Promise<void> | undefined;
   const startDeliveryWorker = async () => {
+    if (deliveryWorker) return;
     deliveryWorker = await createDeliveryWorker({
       connection: nativeConnection,
       taskQueue: deliveryTaskQueue,
       dataConverter: converter,
-      deps: { models, credentials, registry, logger: testLogger('worker'), client },
+      deps: { models, credentials, registry, logger: testLogger('worker'), client, ...(options.stuckNotStartedAfterMs !== undefined ? { stuckNotStartedAfterMs: options.stuckNotStartedAfterMs } : {}) },
       workflowBundle: await workflowBundle(),
     });
     deliveryRunning = deliveryWorker.run();
@@ -265,7 +279,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       while (Date.now() < deadline) {
         try {
           last = await system.leadState(leadId);
-          if (until(last)) return last;
+          // A terminal lead counts once its journal is written too: what it says is then in the delivery log.
+          const settled = !['delivered', 'dead_lettered', 'discarded'].includes(last.status) || (last.journal?.pending ?? 0) === 0;
+          if (until(last) && settled) return last;
         } catch (error) {
           if (!/not found|no worker|query/i.test(String(error))) throw error;
         }
@@ -286,6 +302,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       await intake.close();
       await logApp.close();
       await connection.close();
+      await intakeConnection?.close();
       await nativeConnection.close();
       await store.close();
     },

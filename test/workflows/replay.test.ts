@@ -1,10 +1,12 @@
 /**
  * Replay: histories of real runs replay against the current workflow code without
  * nondeterminism. Fresh histories come from the scenarios below; histories recorded by earlier
- * versions live in test/workflows/histories/*.bin, protobuf-encoded (refresh with RECORD_HISTORIES=1).
+ * versions live in test/workflows/histories/*.bin, protobuf-encoded. They are never re-recorded:
+ * RECORD_HISTORIES=1 writes only the scenarios that have no file yet (a new shape), so every
+ * released shape stays under test (ARCHITECTURE.md, "Versioning").
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
@@ -92,21 +94,68 @@ describe('workflow replay', function () {
     ];
   }
 
-  it('When histories of delivered, retried, dead-lettered, failed-over leads and of a breaker are replayed, then none is nondeterministic', async function () {
-    this.timeout(120_000);
+  /** Held by a buyer: accept-all with one endpoint taking the lead and one refusing it, then redelivered to it. */
+  async function heldScenario() {
+    const source = await system.createSource('held');
+    const other = await startFakeBuyer({ steps: [{ status: 422 }] });
+    try {
+      const holder = await system.createBuyer({ name: 'holder', accept: 'all' });
+      await system.addEndpoint(holder, { kind: 'webhook', url: buyer.url, backoff: [] });
+      await system.addEndpoint(holder, { kind: 'webhook', url: other.url, backoff: [] });
+      const next = await system.createBuyer({ name: 'next' });
+      await system.addEndpoint(next, { kind: 'webhook', url: buyer.url });
+      await system.setWaterfall(source.id, [holder, next]);
+      buyer.script([{ status: 200 }]);
+      const res = await system.postLead(source.apiKey, { email: 'held@example.com' });
+      const leadId = String(res.body.leadId);
+      await system.waitForLead(leadId, (v) => v.status === 'dead_lettered');
+      other.script([{ status: 200 }]);
+      const handle = system.client.workflow.getHandle(leadWorkflowId(leadId));
+      await handle.executeUpdate(redeliverUpdate, { args: [{ by: 'test' }] });
+      await handle.result();
+      return { name: 'held-partial-then-redelivered', history: await handle.fetchHistory() };
+    } finally {
+      await other.close();
+    }
+  }
+
+  /** Ambiguous: the buyer resets after reading the first request; the same endpoint is retried and takes it. */
+  async function ambiguousScenario() {
+    const source = await system.createSource('ambiguous');
+    const main = await system.createBuyer({ name: 'resetting' });
+    await system.addEndpoint(main, { kind: 'webhook', url: buyer.url, backoff: ['1s'] });
+    await system.setWaterfall(source.id, [main]);
+    buyer.script([{ status: 200, hangUp: true }, { status: 200 }]);
+    const res = await system.postLead(source.apiKey, { email: 'ambiguous@example.com' });
+    const handle = system.client.workflow.getHandle(leadWorkflowId(String(res.body.leadId)));
+    await handle.result();
+    return { name: 'ambiguous-reset-then-delivered', history: await handle.fetchHistory() };
+  }
+
+  it('When histories of delivered, retried, dead-lettered, failed-over, held and ambiguous leads and of breakers are replayed, then none is nondeterministic', async function () {
+    this.timeout(180_000);
+    const [freshness, breaker] = await breakerScenario();
     const runs = [
       await scenario('first-try', [{ status: 200 }]),
       await scenario('retried', [{ status: 503 }, { status: 200 }]),
       await scenario('dead-lettered-then-redelivered', [{ status: 400 }]),
       await scenario('failover', [{ status: 200 }], true),
-      ...(await breakerScenario()),
+      freshness!,
+      breaker!,
+      await heldScenario(),
+      await ambiguousScenario(),
     ];
     const breakerRun = runs.find((r) => r.name === 'breaker')!;
     const signals = breakerRun.history.events?.filter((e) => e.workflowExecutionSignaledEventAttributes).length ?? 0;
     assert.ok(signals >= 3, `the breaker history has its outcome signals (${signals})`);
     if (process.env.RECORD_HISTORIES) {
+      // New shapes only: a stored history is what some running workflow looks like; it is never replaced.
       mkdirSync(HISTORIES, { recursive: true });
-      for (const run of runs) writeFileSync(path.join(HISTORIES, `${run.name}.bin`), temporal.api.history.v1.History.encode(run.history).finish());
+      const version = process.env.RECORD_HISTORIES_SUFFIX ?? '';
+      for (const run of runs) {
+        const file = path.join(HISTORIES, `${run.name}${version}.bin`);
+        if (!existsSync(file)) writeFileSync(file, temporal.api.history.v1.History.encode(run.history).finish());
+      }
     }
     const stored = readdirSync(HISTORIES).filter((f) => f.endsWith('.bin')).map((file) => ({
       name: `stored ${file}`,

@@ -210,7 +210,7 @@ describe('dynamics kind through the whole system', function () {
     const leadId = await post(apiKey);
     await system.waitForLead(leadId, (v) => v.status === 'delivered');
     const attempts = await attemptsOf(leadId, 3);
-    assert.deepEqual(summary(attempts).slice(0, 2), [[1, 'unknown', 'timeout'], [2, 'transient', 'read_back_internal_error']]);
+    assert.deepEqual(summary(attempts).slice(0, 2), [[1, 'unknown', 'timeout'], [2, 'transient', 'read_back_dynamics_rate_limited']]);
     assert.match(String(attempts[1]!.error), /Dataverse could not be read back: dynamics_rate_limited/);
     assert.equal(attempts[2]!.outcome, 'success');
     assert.equal(rowsOf(leadId).length, 1);

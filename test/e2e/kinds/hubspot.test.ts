@@ -231,7 +231,7 @@ describe('hubspot kind through the whole system', function () {
     const { leadId, email } = await post(apiKey);
     await system.waitForLead(leadId, (v) => v.status === 'delivered');
     const attempts = await attemptsOf(leadId, 3);
-    assert.deepEqual(summary(attempts).slice(0, 2), [[1, 'unknown', 'connection_reset'], [2, 'transient', 'read_back_internal_error']]);
+    assert.deepEqual(summary(attempts).slice(0, 2), [[1, 'unknown', 'connection_reset'], [2, 'transient', 'read_back_http_503']]);
     assert.match(String(attempts[1]!.error), /HubSpot could not be read back: http_503/);
     assert.equal(attempts[1]!.request, undefined, 'the attempt that could not read back sent nothing');
     assert.deepEqual([attempts[2]!.outcome, attempts[2]!.code], ['success', 'ok']);

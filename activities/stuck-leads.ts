@@ -1,0 +1,114 @@
+/**
+ * Stuck leads: a lead that is not terminal after its horizon, or whose workflow never got going.
+ * Each lead workflow publishes its horizon as the LeadExpectedBy search attribute (freshness ×
+ * buyers + slack when it starts a walk; the rest of the holding buyer's schedule when a buyer
+ * holds it). Visibility finds the ones past it; each is described (bounded) for what Temporal
+ * knows: a workflow task failing again and again, the pending activities. The admin API lists
+ * them (GET /v1/admin/leads?state=stuck) and a schedule alerts once per lead and horizon.
+ * Dead-lettered leads are not stuck: they wait for an operator on purpose.
+ */
+import type { Client } from '@temporalio/client';
+import { SA } from '../shared/search-attributes';
+import type { SendAlert } from './alerts';
+import type { Logger } from '../shared/logger';
+
+export interface StuckLead {
+  leadId: string;
+  workflowId: string;
+  status: string;
+  startedAt: string;
+  /** The lead's horizon; absent for a lead whose workflow never recorded one (it never got going). */
+  expectedBy?: string;
+  why: 'past_horizon' | 'not_started' | 'workflow_task_failing';
+  /** What Temporal says about the run (from describe). */
+  workflowTask?: { attempt: number; state: string };
+  pendingActivities?: Array<{ activityType: string; attempt: number; lastFailure?: string }>;
+}
+
+export interface StuckOptions {
+  /** A lead still `accepted` (its workflow never recorded progress) this long after its start is stuck. */
+  notStartedAfterMs: number;
+  /** At most this many are listed and described. */
+  limit?: number;
+}
+
+const quote = (iso: string) => `"${iso}"`;
+
+export async function findStuckLeads(client: Client, options: StuckOptions & { now?: number }): Promise<StuckLead[]> {
+  const now = options.now ?? Date.now();
+  const limit = options.limit ?? 100;
+  const nowIso = new Date(now).toISOString();
+  const notStartedIso = new Date(now - options.notStartedAfterMs).toISOString();
+  const query =
+    `WorkflowType = 'deliverLead' AND ExecutionStatus = 'Running' AND (` +
+    `(LeadStatus IN ('accepted', 'delivering') AND LeadExpectedBy < ${quote(nowIso)}) OR ` +
+    `(LeadStatus = 'accepted' AND StartTime < ${quote(notStartedIso)}))`;
+  const found: StuckLead[] = [];
+  for await (const execution of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
+    const status = execution.typedSearchAttributes.get(SA.LeadStatus) ?? 'unknown';
+    const expectedBy = execution.typedSearchAttributes.get(SA.LeadExpectedBy);
+    const leadId = execution.typedSearchAttributes.get(SA.LeadId) ?? execution.workflowId.replace(/^lead-/, '');
+    found.push({
+      leadId,
+      workflowId: execution.workflowId,
+      status,
+      startedAt: execution.startTime.toISOString(),
+      ...(expectedBy ? { expectedBy: expectedBy.toISOString() } : {}),
+      why: expectedBy && expectedBy.getTime() < now ? 'past_horizon' : 'not_started',
+    });
+    if (found.length >= limit) break;
+  }
+  // What Temporal knows about each (bounded): a workflow task failing over and over is the usual cause.
+  await Promise.all(
+    found.map(async (lead) => {
+      try {
+        const description = await client.workflow.getHandle(lead.workflowId).describe();
+        const raw = description.raw;
+        const task = raw.pendingWorkflowTask;
+        if (task) {
+          lead.workflowTask = { attempt: task.attempt ?? 1, state: String(task.state ?? '') };
+          if ((task.attempt ?? 1) > 1) lead.why = 'workflow_task_failing';
+        }
+        const activities = raw.pendingActivities ?? [];
+        if (activities.length) {
+          lead.pendingActivities = activities.map((a) => ({
+            activityType: a.activityType?.name ?? '?',
+            attempt: a.attempt ?? 1,
+            ...(a.lastFailure?.message ? { lastFailure: a.lastFailure.message.slice(0, 300) } : {}),
+          }));
+        }
+      } catch {
+        // Described best effort: the listing stands on visibility alone.
+      }
+    }),
+  );
+  return found;
+}
+
+/** The sweep a schedule runs: one alert per stuck lead and horizon (a moved horizon alerts again). */
+export function createStuckLeadActivities(deps: { client?: Client; sendAlert: SendAlert; logger: Logger; notStartedAfterMs: number }) {
+  async function sweepStuckLeads(input: { limit?: number } = {}): Promise<{ stuck: number; alerted: number }> {
+    if (!deps.client) return { stuck: 0, alerted: 0 };
+    const sweepStart = Date.now();
+    const stuck = await findStuckLeads(deps.client, { notStartedAfterMs: deps.notStartedAfterMs, limit: input.limit ?? 100 });
+    let alerted = 0;
+    for (const lead of stuck) {
+      const alert = await deps.sendAlert({
+        type: 'stuck_lead',
+        dedupeKey: `stuck_${lead.leadId}_${lead.expectedBy ?? 'none'}`,
+        title: `Lead ${lead.leadId} is stuck (${lead.why.replace(/_/g, ' ')})`,
+        message:
+          `Status ${lead.status}, started ${lead.startedAt}${lead.expectedBy ? `, expected to be terminal by ${lead.expectedBy}` : ''}` +
+          `${lead.workflowTask ? `; workflow task attempt ${lead.workflowTask.attempt}` : ''}` +
+          `${lead.pendingActivities?.length ? `; pending: ${lead.pendingActivities.map((a) => `${a.activityType} (attempt ${a.attempt}${a.lastFailure ? `, last failure: ${a.lastFailure}` : ''})`).join(', ')}` : ''}. ` +
+          `See GET /v1/admin/leads?state=stuck and the workflow ${lead.workflowId} in the Temporal UI.`,
+      });
+      if (alert.at.getTime() >= sweepStart) alerted++; // an alert raised by an earlier sweep is not raised again
+    }
+    if (stuck.length) deps.logger.warn({ stuck: stuck.length }, 'stuck leads found');
+    return { stuck: stuck.length, alerted };
+  }
+  return { sweepStuckLeads };
+}
+
+export type StuckLeadActivities = ReturnType<typeof createStuckLeadActivities>;
