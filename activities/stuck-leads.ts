@@ -33,6 +33,11 @@ export interface StuckOptions {
 }
 
 const quote = (iso: string) => `"${iso}"`;
+/** At most this many listed leads are described (each one call to Temporal). */
+const DESCRIBED = 50;
+const DESCRIBE_CONCURRENCY = 10;
+const LIST_DEADLINE_MS = 10_000;
+const DESCRIBE_DEADLINE_MS = 2_000;
 
 export async function findStuckLeads(client: Client, options: StuckOptions & { now?: number }): Promise<StuckLead[]> {
   const now = options.now ?? Date.now();
@@ -44,45 +49,51 @@ export async function findStuckLeads(client: Client, options: StuckOptions & { n
     `(LeadStatus IN ('accepted', 'delivering') AND LeadExpectedBy < ${quote(nowIso)}) OR ` +
     `(LeadStatus = 'accepted' AND StartTime < ${quote(notStartedIso)}))`;
   const found: StuckLead[] = [];
-  for await (const execution of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
-    const status = execution.typedSearchAttributes.get(SA.LeadStatus) ?? 'unknown';
-    const expectedBy = execution.typedSearchAttributes.get(SA.LeadExpectedBy);
-    const leadId = execution.typedSearchAttributes.get(SA.LeadId) ?? execution.workflowId.replace(/^lead-/, '');
-    found.push({
-      leadId,
-      workflowId: execution.workflowId,
-      status,
-      startedAt: execution.startTime.toISOString(),
-      ...(expectedBy ? { expectedBy: expectedBy.toISOString() } : {}),
-      why: expectedBy && expectedBy.getTime() < now ? 'past_horizon' : 'not_started',
-    });
-    if (found.length >= limit) break;
+  // One deadline for the listing (a few pages of visibility), then one per describe.
+  await client.connection.withDeadline(Date.now() + LIST_DEADLINE_MS, async () => {
+    for await (const execution of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
+      const status = execution.typedSearchAttributes.get(SA.LeadStatus) ?? 'unknown';
+      const expectedBy = execution.typedSearchAttributes.get(SA.LeadExpectedBy);
+      const leadId = execution.typedSearchAttributes.get(SA.LeadId) ?? execution.workflowId.replace(/^lead-/, '');
+      found.push({
+        leadId,
+        workflowId: execution.workflowId,
+        status,
+        startedAt: execution.startTime.toISOString(),
+        ...(expectedBy ? { expectedBy: expectedBy.toISOString() } : {}),
+        why: expectedBy && expectedBy.getTime() < now ? 'past_horizon' : 'not_started',
+      });
+      if (found.length >= limit) break;
+    }
+  });
+  // What Temporal knows about each (bounded: the first DESCRIBED, a few at a time, each call with its
+  // own deadline): a workflow task failing over and over is the usual cause.
+  const described = found.slice(0, DESCRIBED);
+  for (let i = 0; i < described.length; i += DESCRIBE_CONCURRENCY) {
+    await Promise.all(described.slice(i, i + DESCRIBE_CONCURRENCY).map((lead) => describeInto(client, lead)));
   }
-  // What Temporal knows about each (bounded): a workflow task failing over and over is the usual cause.
-  await Promise.all(
-    found.map(async (lead) => {
-      try {
-        const description = await client.workflow.getHandle(lead.workflowId).describe();
-        const raw = description.raw;
-        const task = raw.pendingWorkflowTask;
-        if (task) {
-          lead.workflowTask = { attempt: task.attempt ?? 1, state: String(task.state ?? '') };
-          if ((task.attempt ?? 1) > 1) lead.why = 'workflow_task_failing';
-        }
-        const activities = raw.pendingActivities ?? [];
-        if (activities.length) {
-          lead.pendingActivities = activities.map((a) => ({
-            activityType: a.activityType?.name ?? '?',
-            attempt: a.attempt ?? 1,
-            ...(a.lastFailure?.message ? { lastFailure: a.lastFailure.message.slice(0, 300) } : {}),
-          }));
-        }
-      } catch {
-        // Described best effort: the listing stands on visibility alone.
-      }
-    }),
-  );
   return found;
+}
+
+async function describeInto(client: Client, lead: StuckLead): Promise<void> {
+  try {
+    const description = await client.connection.withDeadline(Date.now() + DESCRIBE_DEADLINE_MS, () => client.workflow.getHandle(lead.workflowId).describe());
+    const task = description.raw.pendingWorkflowTask;
+    if (task) {
+      lead.workflowTask = { attempt: task.attempt ?? 1, state: String(task.state ?? '') };
+      if ((task.attempt ?? 1) > 1) lead.why = 'workflow_task_failing';
+    }
+    const activities = description.raw.pendingActivities ?? [];
+    if (activities.length) {
+      lead.pendingActivities = activities.map((a) => ({
+        activityType: a.activityType?.name ?? '?',
+        attempt: a.attempt ?? 1,
+        ...(a.lastFailure?.message ? { lastFailure: a.lastFailure.message.slice(0, 300) } : {}),
+      }));
+    }
+  } catch {
+    // Described best effort: the listing stands on visibility alone.
+  }
 }
 
 /** The sweep a schedule runs: one alert per stuck lead and horizon (a moved horizon alerts again). */

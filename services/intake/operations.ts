@@ -231,7 +231,8 @@ export function createOperationsRoutes(deps: OperationsDeps): Router {
   const leadsQuery = z.object({ state: z.literal('stuck', { error: 'must be "stuck" (the only listing of running leads; dead letters: GET /v1/admin/dead-letters)' }), limit: z.coerce.number().int().min(1).max(500).optional() }).strict();
   router.get('/leads', async (req, res) => {
     const query = parseQuery(leadsQuery, req.query);
-    const items = await withDeadline(() => findStuckLeads(client, { notStartedAfterMs: deps.stuckNotStartedAfterMs, limit: query.limit ?? 100 }));
+    // Each call inside has its own deadline (a listing of many leads takes more than one call's worth).
+    const items = await findStuckLeads(client, { notStartedAfterMs: deps.stuckNotStartedAfterMs, limit: query.limit ?? 100 });
     res.json({ state: 'stuck', items });
   });
 
