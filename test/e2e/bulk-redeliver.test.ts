@@ -15,27 +15,15 @@ import { startFakeBuyer, type FakeBuyer, type ReceivedRequest } from '../fakes/b
 import { eventually, startSystem, workflowBundle, type TestSystem } from '../support/system';
 import { dataConverter } from '../../shared/codec';
 import { leadWorkflowId, type LeadView } from '../../shared/delivery';
-import { BULK_PAGE_SIZE, BULK_PAGES_PER_RUN, type bulkRedeliver } from '../../workflows/operations';
+import { BULK_PAGE_SIZE, BULK_PAGES_PER_RUN, type BulkDeadLetterProgress, type bulkRedeliver } from '../../workflows/operations';
 
 const ROWS = Number(process.env.BULK_DEAD_LETTERS ?? 10_000);
 const REAL = 30;
 const CLOSED = 3;
 const BUSY = 2;
 
-interface Progress {
-  bulkId: string;
-  status: 'running' | 'done';
-  startedAt: string;
-  finishedAt?: string;
-  matched: number;
-  redelivered: number;
-  skipped: number;
-  skippedByReason: Record<string, number>;
-  failed: number;
-  failures: Array<{ leadId: string; error: string }>;
-  pages: number;
-  runs: number;
-}
+/** The route's answer: the bulk's id and its progress query (the workflow's own type, so they cannot drift). */
+type Progress = { bulkId: string } & BulkDeadLetterProgress;
 
 const leadIdOf = (request: ReceivedRequest) => /^msg_(ld_[a-z0-9]+)_/.exec(String(request.headers['webhook-id']))?.[1];
 const pad = (n: number) => String(n).padStart(6, '0');
