@@ -64,6 +64,8 @@ export interface Outbound {
 }
 
 const BLOCKED = Symbol('blocked');
+/** How long a kept-alive socket may sit idle before it is closed rather than reused. */
+const IDLE_SOCKET_MS = 2_000;
 
 /** DNS resolution (all addresses of a host name): `dns.lookup` unless a test replaces it. */
 export type Resolver = (hostname: string, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
@@ -90,9 +92,12 @@ export function createOutbound(options: { allow?: string | string[]; resolve?: R
     });
   };
 
+  // Idle kept-alive sockets are dropped after IDLE_SOCKET_MS, well before common server keep-alive
+  // timeouts (Node's 5 s, nginx's 75 s): a request written to a socket the server is closing at that
+  // moment would be reset after it was written — an `unknown` outcome that holds a lead for nothing.
   const agents = {
-    'http:': new http.Agent({ keepAlive: true, maxSockets: 256, lookup: guardedLookup }),
-    'https:': new https.Agent({ keepAlive: true, maxSockets: 256, lookup: guardedLookup }),
+    'http:': new http.Agent({ keepAlive: true, maxSockets: 256, lookup: guardedLookup, timeout: IDLE_SOCKET_MS }),
+    'https:': new https.Agent({ keepAlive: true, maxSockets: 256, lookup: guardedLookup, timeout: IDLE_SOCKET_MS }),
   };
 
   async function request(req: OutboundRequest): Promise<OutboundResponse> {

@@ -217,6 +217,7 @@ describe('the promise under faults (end to end)', function () {
     try {
       const listed = await eventually(async () => {
         const res = await system.admin<{ items: Array<{ leadId: string; why: string; expectedBy?: string }> }>('GET', '/leads?state=stuck&limit=500');
+        if (res.status !== 200) throw new Error(`stuck listing answered ${res.status}: ${JSON.stringify(res.body)}`);
         const ours = res.body.items.filter((i) => i.leadId === leadId || i.leadId === orphanId);
         return ours.length === 2 ? ours : undefined;
       }, 60_000, 'both leads listed as stuck');
