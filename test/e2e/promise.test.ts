@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
-import { eventually, startSystem, testLogger, type TestSystem } from '../support/system';
+import { capturedLogLines, eventually, startSystem, testLogger, type TestSystem } from '../support/system';
 import { leadWorkflowId, type LeadView } from '../../shared/delivery';
 import { SA } from '../../shared/search-attributes';
 import { createStuckLeadActivities } from '../../activities/stuck-leads';
@@ -217,7 +217,7 @@ describe('the promise under faults (end to end)', function () {
     try {
       const listed = await eventually(async () => {
         const res = await system.admin<{ items: Array<{ leadId: string; why: string; expectedBy?: string }> }>('GET', '/leads?state=stuck&limit=500');
-        if (res.status !== 200) throw new Error(`stuck listing answered ${res.status}: ${JSON.stringify(res.body)}`);
+        if (res.status !== 200) throw new Error(`stuck listing answered ${res.status}: ${JSON.stringify(res.body)}; logged: ${capturedLogLines.filter((l) => l.includes('/leads')).slice(-1).join('')}`);
         const ours = res.body.items.filter((i) => i.leadId === leadId || i.leadId === orphanId);
         return ours.length === 2 ? ours : undefined;
       }, 60_000, 'both leads listed as stuck');
