@@ -8,7 +8,6 @@
  * Dead-lettered leads are not stuck: they wait for an operator on purpose.
  */
 import type { Client } from '@temporalio/client';
-import { SA } from '../shared/search-attributes';
 import type { SendAlert } from './alerts';
 import type { Logger } from '../shared/logger';
 
@@ -49,22 +48,38 @@ export async function findStuckLeads(client: Client, options: StuckOptions & { n
     `(LeadStatus IN ('accepted', 'delivering') AND LeadExpectedBy < ${quote(nowIso)}) OR ` +
     `(LeadStatus = 'accepted' AND StartTime < ${quote(notStartedIso)}))`;
   const found: StuckLead[] = [];
-  // One deadline for the listing (a few pages of visibility), then one per describe.
+  // One deadline for the listing (a few pages of visibility), then one per describe. The raw call,
+  // not client.workflow.list: that one decodes every execution's memo with our payload codec, and a
+  // memo sealed with a key no longer in the ring (or by another deployment on the namespace) would
+  // fail the whole listing. Only search attributes are read here, and they are never encrypted.
   await client.connection.withDeadline(Date.now() + LIST_DEADLINE_MS, async () => {
-    for await (const execution of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
-      const status = execution.typedSearchAttributes.get(SA.LeadStatus) ?? 'unknown';
-      const expectedBy = execution.typedSearchAttributes.get(SA.LeadExpectedBy);
-      const leadId = execution.typedSearchAttributes.get(SA.LeadId) ?? execution.workflowId.replace(/^lead-/, '');
-      found.push({
-        leadId,
-        workflowId: execution.workflowId,
-        status,
-        startedAt: execution.startTime.toISOString(),
-        ...(expectedBy ? { expectedBy: expectedBy.toISOString() } : {}),
-        why: expectedBy && expectedBy.getTime() < now ? 'past_horizon' : 'not_started',
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const page = await client.workflowService.listWorkflowExecutions({
+        namespace: client.options.namespace,
+        query,
+        pageSize: Math.min(limit - found.length, 100),
+        ...(nextPageToken ? { nextPageToken } : {}),
       });
-      if (found.length >= limit) break;
-    }
+      for (const execution of page.executions ?? []) {
+        const fields = execution.searchAttributes?.indexedFields ?? {};
+        const workflowId = execution.execution?.workflowId ?? '';
+        const status = searchAttributeString(fields.LeadStatus) ?? 'unknown';
+        const expectedByIso = searchAttributeString(fields.LeadExpectedBy);
+        const expectedBy = expectedByIso ? new Date(expectedByIso) : undefined;
+        const validExpectedBy = expectedBy && !Number.isNaN(expectedBy.getTime()) ? expectedBy : undefined;
+        found.push({
+          leadId: searchAttributeString(fields.LeadId) ?? workflowId.replace(/^lead-/, ''),
+          workflowId,
+          status,
+          startedAt: timestampIso(execution.startTime),
+          ...(validExpectedBy ? { expectedBy: validExpectedBy.toISOString() } : {}),
+          why: validExpectedBy && validExpectedBy.getTime() < now ? 'past_horizon' : 'not_started',
+        });
+        if (found.length >= limit) break;
+      }
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken && found.length < limit);
   });
   // What Temporal knows about each (bounded: the first DESCRIBED, a few at a time, each call with its
   // own deadline): a workflow task failing over and over is the usual cause.
@@ -75,15 +90,35 @@ export async function findStuckLeads(client: Client, options: StuckOptions & { n
   return found;
 }
 
+/** A Keyword or Datetime search attribute as Temporal stores it (a json/plain payload; a one-element list for some servers). */
+function searchAttributeString(payload: { data?: Uint8Array | null } | undefined): string | undefined {
+  if (!payload?.data?.length) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(payload.data).toString('utf8'));
+    const one = Array.isArray(value) ? (value as unknown[])[0] : value;
+    return typeof one === 'string' ? one : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function timestampIso(ts: { seconds?: { toString(): string } | number | null; nanos?: number | null } | null | undefined): string {
+  if (!ts) return new Date(0).toISOString();
+  return new Date(Number(ts.seconds?.toString() ?? 0) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
+}
+
 async function describeInto(client: Client, lead: StuckLead): Promise<void> {
   try {
-    const description = await client.connection.withDeadline(Date.now() + DESCRIBE_DEADLINE_MS, () => client.workflow.getHandle(lead.workflowId).describe());
-    const task = description.raw.pendingWorkflowTask;
+    // Raw, like the listing: nothing here needs a decoded memo.
+    const raw = await client.connection.withDeadline(Date.now() + DESCRIBE_DEADLINE_MS, () =>
+      client.workflowService.describeWorkflowExecution({ namespace: client.options.namespace, execution: { workflowId: lead.workflowId } }),
+    );
+    const task = raw.pendingWorkflowTask;
     if (task) {
       lead.workflowTask = { attempt: task.attempt ?? 1, state: String(task.state ?? '') };
       if ((task.attempt ?? 1) > 1) lead.why = 'workflow_task_failing';
     }
-    const activities = description.raw.pendingActivities ?? [];
+    const activities = raw.pendingActivities ?? [];
     if (activities.length) {
       lead.pendingActivities = activities.map((a) => ({
         activityType: a.activityType?.name ?? '?',

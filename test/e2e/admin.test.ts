@@ -30,9 +30,9 @@ describe('admin API', function () {
     assert.equal(created.status, 201);
     assert.match(created.body.apiKey, /^lds_/);
     const listed = await system.admin('GET', `/sources/${created.body.id}`);
-    assert.ok(!JSON.stringify(listed.body).includes(created.body.apiKey.split('_')[2]!), 'the key is not shown again');
+    assert.ok(!JSON.stringify(listed.body).includes(created.body.apiKey.slice('lds_'.length + 27)), 'the key is not shown again');
     const stored = await system.models.Source.findById(created.body.id).lean();
-    assert.ok(!JSON.stringify(stored).includes(created.body.apiKey.split('_')[2]!), 'only a hash is stored');
+    assert.ok(!JSON.stringify(stored).includes(created.body.apiKey.slice('lds_'.length + 27)), 'only a hash is stored');
 
     const rotated = await system.admin<{ keyId: string; apiKey: string }>('POST', `/sources/${created.body.id}/keys`);
     assert.equal(rotated.status, 201);

@@ -15,7 +15,9 @@ import { createStuckLeadActivities } from '../../activities/stuck-leads';
 import { createAlerter } from '../../activities/alerts';
 import { createRegistry } from '../../activities/registry';
 import { createOutbound } from '../../shared/http/outbound';
-import { parseKeyRing } from '../../shared/crypto';
+import { generateKeySpec, parseKeyRing } from '../../shared/crypto';
+import { dataConverter } from '../../shared/codec';
+import { Client } from '@temporalio/client';
 import { redeliverUpdate } from '../../workflows/messages';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -214,15 +216,27 @@ describe('the promise under faults (end to end)', function () {
       args: [{ leadId: orphanId, sourceId: source.id, receivedAt: Date.now(), lead: { email: 'o@example.com' } }, { logTaskQueue: system.logTaskQueue }],
       typedSearchAttributes: [{ key: SA.LeadId, value: orphanId }, { key: SA.LeadStatus, value: 'accepted' }],
     });
+    // And one whose memo is sealed with a key this deployment does not hold (a retired key, or another
+    // deployment on the namespace): the listing reads no memo, so it neither fails nor hides the rest.
+    const foreignId = `ld_foreign${randomBytes(4).toString('hex')}`;
+    const foreign = new Client({ connection: system.client.connection, dataConverter: dataConverter(generateKeySpec('pk1')) });
+    await foreign.workflow.start('deliverLead', {
+      workflowId: leadWorkflowId(foreignId),
+      taskQueue: `nobody-${randomBytes(3).toString('hex')}`,
+      args: [],
+      memo: { bodyHash: 'sealed with another key' },
+      typedSearchAttributes: [{ key: SA.LeadId, value: foreignId }, { key: SA.LeadStatus, value: 'accepted' }],
+    });
     try {
       const listed = await eventually(async () => {
         const res = await system.admin<{ items: Array<{ leadId: string; why: string; expectedBy?: string }> }>('GET', '/leads?state=stuck&limit=500');
         if (res.status !== 200) throw new Error(`stuck listing answered ${res.status}: ${JSON.stringify(res.body)}; logged: ${capturedLogLines.filter((l) => l.includes('/leads')).slice(-1).join('')}`);
-        const ours = res.body.items.filter((i) => i.leadId === leadId || i.leadId === orphanId);
-        return ours.length === 2 ? ours : undefined;
-      }, 60_000, 'both leads listed as stuck');
+        const ours = res.body.items.filter((i) => i.leadId === leadId || i.leadId === orphanId || i.leadId === foreignId);
+        return ours.length === 3 ? ours : undefined;
+      }, 60_000, 'the three leads listed as stuck');
       assert.equal(listed.find((i) => i.leadId === leadId)?.why, 'past_horizon');
       assert.equal(listed.find((i) => i.leadId === orphanId)?.why, 'not_started');
+      assert.equal(listed.find((i) => i.leadId === foreignId)?.why, 'not_started');
       const bad = await system.admin('GET', '/leads?state=running');
       assert.equal(bad.status, 400);
       // The sweep (what the schedule runs) alerts once per stuck lead.
@@ -237,6 +251,7 @@ describe('the promise under faults (end to end)', function () {
       assert.ok(stuckAlerts.some((a) => a.title.includes(leadId)) && stuckAlerts.some((a) => a.title.includes(orphanId)));
     } finally {
       await system.client.workflow.getHandle(leadWorkflowId(orphanId)).terminate('test done');
+      await foreign.workflow.getHandle(leadWorkflowId(foreignId)).terminate('test done');
       await system.startDeliveryWorker();
       await system.waitForLead(leadId, terminal, 60_000);
     }
