@@ -79,6 +79,8 @@ export interface LocalSystemOptions {
   log?: (line: string) => void;
   /** Create the demo lead source on an empty store (default true). */
   seedDemoSource?: boolean;
+  /** Extra Node options for the services (e.g. the benchmark's --cpu-prof). */
+  nodeArgs?: string[];
   /** Restart backoff (default 1 s doubling to 30 s, reset after 60 s up). */
   backoff?: Partial<BackoffPolicy>;
   /** Aborting it during the start stops what was started and rejects with LocalSystemAbortedError. */
@@ -362,7 +364,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       supervisor.add({
         name,
         start: () => {
-          const proc = spawnManaged(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'services', dir, 'main.ts')], { name, cwd: ROOT, env, logFile });
+          const proc = spawnManaged(process.execPath, [...(options.nodeArgs ?? []), '--require', 'tsx/cjs', path.join(ROOT, 'services', dir, 'main.ts')], { name, cwd: ROOT, env, logFile });
           // Warnings and errors also reach the console; everything is in the service's log file.
           proc.child.stdout?.on('data', (chunk: Buffer) => {
             for (const line of chunk.toString('utf8').split('\n')) {
