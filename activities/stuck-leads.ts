@@ -8,6 +8,7 @@
  * Dead-lettered leads are not stuck: they wait for an operator on purpose.
  */
 import type { Client } from '@temporalio/client';
+import { SA } from '../shared/search-attributes';
 import type { SendAlert } from './alerts';
 import type { Logger } from '../shared/logger';
 
@@ -64,12 +65,12 @@ export async function findStuckLeads(client: Client, options: StuckOptions & { n
       for (const execution of page.executions ?? []) {
         const fields = execution.searchAttributes?.indexedFields ?? {};
         const workflowId = execution.execution?.workflowId ?? '';
-        const status = searchAttributeString(fields.LeadStatus) ?? 'unknown';
-        const expectedByIso = searchAttributeString(fields.LeadExpectedBy);
+        const status = searchAttributeString(fields[SA.LeadStatus.name]) ?? 'unknown';
+        const expectedByIso = searchAttributeString(fields[SA.LeadExpectedBy.name]);
         const expectedBy = expectedByIso ? new Date(expectedByIso) : undefined;
         const validExpectedBy = expectedBy && !Number.isNaN(expectedBy.getTime()) ? expectedBy : undefined;
         found.push({
-          leadId: searchAttributeString(fields.LeadId) ?? workflowId.replace(/^lead-/, ''),
+          leadId: searchAttributeString(fields[SA.LeadId.name]) ?? workflowId.replace(/^lead-/, ''),
           workflowId,
           status,
           startedAt: timestampIso(execution.startTime),
