@@ -147,7 +147,7 @@ async function runSystem(system: LocalSystem, client: Client, buyers: FakeBuyer[
   const toBuyerMs: number[] = [];
   for (const buyer of buyers) {
     for (const request of buyer.requests) {
-      const leadId = /^msg_(ld_[a-z0-9]+)_/.exec(String(request.headers['webhook-id']))?.[1];
+      const leadId = leadIdOf(request);
       const at = leadId ? acceptedAt.get(leadId) : undefined;
       if (at) toBuyerMs.push(request.receivedAt - at);
     }
@@ -164,10 +164,15 @@ async function runSystem(system: LocalSystem, client: Client, buyers: FakeBuyer[
   };
 }
 
+/** The lead a webhook request carried (its Standard Webhooks id is msg_<leadId>_…). */
+function leadIdOf(request: FakeBuyer['requests'][number]): string | undefined {
+  return /^msg_(ld_[a-z0-9]+)_/.exec(String(request.headers['webhook-id']))?.[1];
+}
+
 function uniqueLeads(buyer: FakeBuyer, accepted: Map<string, number>): number {
   const seen = new Set<string>();
   for (const r of buyer.requests) {
-    const id = /^msg_(ld_[a-z0-9]+)_/.exec(String(r.headers['webhook-id']))?.[1];
+    const id = leadIdOf(r);
     if (id && accepted.has(id)) seen.add(id);
   }
   return seen.size;
