@@ -493,3 +493,15 @@ export async function pingStore(connection: Connection, timeoutMs = 2_000): Prom
     return false;
   }
 }
+
+/**
+ * True when a write failed only on duplicate keys (code 11000): a single insert, or an unordered
+ * bulk insert whose every write error is a duplicate (the other documents were inserted).
+ */
+export function isDuplicateKeyError(error: unknown): boolean {
+  const e = error as { code?: unknown; writeErrors?: unknown } | null;
+  if (!e) return false;
+  if (e.code === 11000) return true;
+  const writeErrors = Array.isArray(e.writeErrors) ? (e.writeErrors as Array<{ code?: unknown }>) : e.writeErrors ? [e.writeErrors as { code?: unknown }] : [];
+  return writeErrors.length > 0 && writeErrors.every((w) => w.code === 11000);
+}

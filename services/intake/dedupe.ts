@@ -15,7 +15,7 @@
 import { newId } from '../../shared/ids';
 import { tryParseDuration } from '../../shared/durations';
 import type { Logger } from '../../shared/logger';
-import type { LeadDoc, Models } from '../../shared/models';
+import { isDuplicateKeyError, type LeadDoc, type Models } from '../../shared/models';
 import { StoreUnavailableError, type StoreGate } from '../../shared/store-gate';
 
 export const DEFAULT_DUPLICATE_WINDOW = '60s';
@@ -52,8 +52,6 @@ export interface PayloadClaim {
 export interface PayloadClaims {
   claim(sourceId: string, bodyHash: string, windowMs: number): Promise<PayloadClaim>;
 }
-
-const isDuplicateKey = (error: unknown) => (error as { code?: unknown } | null)?.code === 11000;
 
 export function createPayloadClaims(deps: { models: Models; gate: StoreGate; logger: Logger }): PayloadClaims {
   const { PayloadClaim: Claims } = deps.models;
@@ -92,7 +90,7 @@ export function createPayloadClaims(deps: { models: Models; gate: StoreGate; log
             );
             return { leadId: candidate, outcome: 'claimed' };
           } catch (error) {
-            if (!isDuplicateKey(error)) throw error;
+            if (!isDuplicateKeyError(error)) throw error;
             const live = await Claims.findById(_id, { leadId: 1 }).lean<{ leadId: string }>();
             return live ? { leadId: live.leadId, outcome: 'existing' } : { leadId: candidate, outcome: 'skipped' };
           }

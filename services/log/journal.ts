@@ -8,13 +8,12 @@
  * previous entry's hash (a chain per lead). Lead PII is sealed with the lead's own data key
  * before hashing (crypto-shredding at expiry leaves hashes, chain and receipts verifiable).
  */
-import type { AnyBulkWriteOperation } from 'mongoose';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AppendJournalInput, AppendJournalResult, JournalEntry } from '../../shared/delivery';
 import { parseDuration } from '../../shared/durations';
 import { entryHash, leadBodyHash } from '../../shared/journal-hash';
 import type { Logger } from '../../shared/logger';
-import type { LogEntryDoc, LeadDoc, Models, SourceDoc } from '../../shared/models';
+import { isDuplicateKeyError, type LogEntryDoc, type LeadDoc, type Models, type SourceDoc } from '../../shared/models';
 import type { LeadKeys } from './lead-keys';
 import { lookupHash, sealEntry } from './pii';
 
@@ -81,46 +80,63 @@ export function createLogActivities(deps: LogActivityDeps) {
       prevHash = hash;
       return doc;
     });
-    const ops: AnyBulkWriteOperation<LogEntryDoc>[] = docs.map((doc) => ({
-      updateOne: { filter: { _id: doc._id }, update: { $setOnInsert: doc }, upsert: true },
-    }));
-    if (ops.length) {
-      const result = await LogEntry.bulkWrite(ops, { ordered: true });
-      // By the upserted ids, not their indexes: FerretDB 1.24 numbers them within the upserts only.
-      await checkExisting(input.leadId, docs, new Set(Object.values(result.upsertedIds ?? {}).map(String)));
-    }
+    if (docs.length) await insertEntries(input.leadId, docs);
     await updateLeadSummary(input, docs, key !== undefined);
     return { head: prevHash, written: docs.length };
   }
 
   /**
-   * Entries not inserted by this write already existed: the same hash is a retried write (a no-op),
-   * another hash is a different history at the same seq (a lead id reused after Temporal's
-   * retention): refuse loudly, without rewriting a thing.
+   * One insert for the batch (no read before the write). When some entries already exist, they
+   * are read back: the same hash is a retried write (a no-op), another hash is a different history
+   * at the same seq (a lead id reused after Temporal's retention): refused loudly, nothing rewritten.
    */
-  async function checkExisting(leadId: string, docs: LogEntryDoc[], inserted: Set<string>): Promise<void> {
-    const existing = docs.filter((d) => !inserted.has(d._id));
-    if (existing.length === 0) return;
-    const stored = await LogEntry.find({ _id: { $in: existing.map((d) => d._id) } }, { hash: 1, seq: 1 }).lean<Array<Pick<LogEntryDoc, '_id' | 'hash' | 'seq'>>>();
+  async function insertEntries(leadId: string, docs: LogEntryDoc[]): Promise<void> {
+    try {
+      await LogEntry.insertMany(docs, { ordered: false, lean: true });
+      return;
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+    }
+    const stored = await LogEntry.find({ _id: { $in: docs.map((d) => d._id) } }, { hash: 1, seq: 1 }).lean<Array<Pick<LogEntryDoc, '_id' | 'hash' | 'seq'>>>();
     const hashes = new Map(stored.map((d) => [d._id, d.hash]));
-    const clashing = existing.filter((d) => hashes.get(d._id) !== d.hash).map((d) => d.seq);
+    // Unordered: every entry that did not clash was inserted, so each is in the store now.
+    if (docs.some((d) => !hashes.has(d._id))) throw new Error(`journal write of lead ${leadId}: entries missing after a partial insert; retrying`);
+    const clashing = docs.filter((d) => hashes.get(d._id) !== d.hash).map((d) => d.seq);
     if (clashing.length === 0) return;
-    // Entries of this (refused) write that landed after a clash would extend the other history
-    // with a chain it does not have: take them back out (no transactions on FerretDB).
-    const orphans = docs.filter((d) => inserted.has(d._id) && d.seq > clashing[0]!).map((d) => d._id);
+    // Entries of this (refused) write stored after a clash would extend the other history with a
+    // chain it does not have: take them back out (no transactions on FerretDB). A stored entry
+    // after the clash with this write's hash can only be this write's: its hash covers the chain.
+    const orphans = docs.filter((d) => d.seq > clashing[0]! && hashes.get(d._id) === d.hash).map((d) => d._id);
     if (orphans.length) await LogEntry.deleteMany({ _id: { $in: orphans } });
     const message = `journal conflict: lead ${leadId} already has different entries at seq ${clashing.join(', ')}; nothing was overwritten`;
     deps.logger?.error({ leadId, seqs: clashing }, message);
     throw ApplicationFailure.nonRetryable(message, JOURNAL_CONFLICT);
   }
 
-  /** The `leads` collection: one row per lead with its latest status (for lists and filters). */
-  /** `withLookup`: the lead's PII has not expired, so its lookup hashes may be stored. */
+  /**
+   * The `leads` collection: one row per lead with its latest status (for lists and filters). One
+   * write per batch: the batch's status entries are folded in order into one update (the same
+   * result as applying them one by one), and a batch that starts the lead inserts the row with
+   * them already applied. `withLookup`: the lead's PII has not expired, so its lookup hashes may
+   * be stored.
+   */
   async function updateLeadSummary(input: AppendJournalInput, docs: LogEntryDoc[], withLookup: boolean): Promise<void> {
+    const set: Record<string, unknown> = {};
+    const unset = new Set<string>();
+    const assign = (field: string, value: unknown) => {
+      set[field] = value;
+      unset.delete(field);
+    };
+    const remove = (field: string) => {
+      delete set[field];
+      unset.add(field);
+    };
+    let intake: LeadDoc | undefined;
+    let lastStatusSeq: number | undefined;
     for (const doc of docs) {
       const entry = input.entries[doc.seq - input.firstSeq]!;
       if (entry.type === 'intake') {
-        const summary: LeadDoc = {
+        intake = {
           _id: input.leadId,
           sourceId: entry.sourceId,
           status: 'accepted',
@@ -133,25 +149,37 @@ export function createLogActivities(deps: LogActivityDeps) {
           ...(withLookup && entry.lead.email ? { emailHash: lookupHash(deps.lookupKey, 'email', entry.lead.email) } : {}),
           ...(withLookup && entry.lead.phone ? { phoneHash: lookupHash(deps.lookupKey, 'phone', entry.lead.phone) } : {}),
         };
-        await Lead.updateOne({ _id: input.leadId }, { $setOnInsert: summary }, { upsert: true });
       } else if (entry.type === 'status') {
         const deadLettered = entry.status === 'dead_lettered';
-        await Lead.updateOne(
-          { _id: input.leadId, $or: [{ statusSeq: { $lt: doc.seq } }, { statusSeq: { $exists: false } }] },
-          {
-            $set: {
-              status: entry.status,
-              updatedAt: new Date(entry.at),
-              statusSeq: doc.seq,
-              ...(entry.buyerId ? { buyerId: entry.buyerId } : {}),
-              ...(entry.reason ? { reason: entry.reason } : {}),
-              ...(deadLettered ? { deadLetteredAt: new Date(entry.at), reasonCode: entry.reasonCode, buyersTried: entry.buyersTried ?? [] } : {}),
-            },
-            ...(deadLettered ? {} : { $unset: { deadLetteredAt: 1, ...(entry.reason ? {} : { reason: 1 }), ...(entry.status === 'delivering' ? { reasonCode: 1 } : {}) } }),
-          },
-        );
+        lastStatusSeq = doc.seq;
+        assign('status', entry.status);
+        assign('updatedAt', new Date(entry.at));
+        assign('statusSeq', doc.seq);
+        if (entry.buyerId) assign('buyerId', entry.buyerId);
+        if (entry.reason) assign('reason', entry.reason);
+        if (deadLettered) {
+          assign('deadLetteredAt', new Date(entry.at));
+          assign('reasonCode', entry.reasonCode);
+          assign('buyersTried', entry.buyersTried ?? []);
+        } else {
+          remove('deadLetteredAt');
+          if (!entry.reason) remove('reason');
+          if (entry.status === 'delivering') remove('reasonCode');
+        }
       }
     }
+    if (intake) {
+      const row: Record<string, unknown> = { ...intake, ...set };
+      for (const field of unset) delete row[field];
+      const result = await Lead.updateOne({ _id: input.leadId }, { $setOnInsert: row }, { upsert: true });
+      // Inserted with the statuses applied; a row that already existed (a retried write) takes them below.
+      if (result.upsertedCount > 0 || lastStatusSeq === undefined) return;
+    }
+    if (lastStatusSeq === undefined) return;
+    await Lead.updateOne(
+      { _id: input.leadId, $or: [{ statusSeq: { $lt: lastStatusSeq } }, { statusSeq: { $exists: false } }] },
+      { $set: set, ...(unset.size ? { $unset: Object.fromEntries([...unset].map((f) => [f, 1])) } : {}) },
+    );
   }
 
   return { appendJournal };

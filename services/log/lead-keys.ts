@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { openJson, sealJson, type KeyRing } from '../../shared/crypto';
-import type { LeadKeyDoc, Models } from '../../shared/models';
+import { isDuplicateKeyError, type LeadKeyDoc, type Models } from '../../shared/models';
 
 const CACHE_MS = 30_000;
 const aad = (leadId: string) => `lead-key:${leadId}`;
@@ -31,9 +31,16 @@ export function createLeadKeys(models: Models, ring: KeyRing): LeadKeys {
     async ensure(leadId, sourceId, expiresAt) {
       const hit = cache.get(leadId);
       if (hit && Date.now() - hit.at < CACHE_MS && hit.key) return hit.key;
-      const fresh: LeadKeyDoc = { _id: leadId, sourceId, key: sealJson(ring, randomBytes(32).toString('base64'), aad(leadId)), createdAt: new Date(), expiresAt };
-      // $setOnInsert and read back: two writers agree on the first key written.
-      await models.LeadKey.updateOne({ _id: leadId }, { $setOnInsert: fresh }, { upsert: true });
+      const raw = randomBytes(32);
+      const fresh: LeadKeyDoc = { _id: leadId, sourceId, key: sealJson(ring, raw.toString('base64'), aad(leadId)), createdAt: new Date(), expiresAt };
+      // Insert, and on a duplicate read back: two writers agree on the first key written (and a
+      // shredded key stays shredded).
+      try {
+        await models.LeadKey.insertMany([fresh], { lean: true });
+        return remember(leadId, raw);
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+      }
       return remember(leadId, open(await models.LeadKey.findById(leadId).lean<LeadKeyDoc>()));
     },
     async get(leadId) {

@@ -183,6 +183,8 @@ describe('intake', function () {
     assert.deepEqual(await seqs(), [[1, written.head]], 'nothing was overwritten or added');
     const overlapping = await appendJournal({ leadId, sourceId: source.id, firstSeq: 1, prevHash: '', entries: [intake, status] });
     assert.equal(overlapping.written, 2);
+    const summary = await system.models.Lead.findById(leadId).lean();
+    assert.deepEqual([summary?.status, summary?.statusSeq], ['delivering', 2], 'the summary takes the status of the overlapping write');
     await assert.rejects(appendJournal({ leadId, sourceId: source.id, firstSeq: 1, prevHash: '', entries: [other] }), isConflict);
     assert.deepEqual((await seqs()).map(([seq]) => seq), [1, 2]);
     assert.equal((await system.models.Lead.findById(leadId).lean())?.receivedAt.getTime(), at, 'the summary keeps the first history');
