@@ -134,7 +134,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return (await models.BreakerState.findById(endpointId).lean<BreakerStateDoc>()) ?? undefined;
   }
 
-  async function loadRoutingPlan({ sourceId, onlyBuyerId }: { sourceId: string; onlyBuyerId?: string }): Promise<RoutingPlan> {
+  async function loadRoutingPlan({ sourceId, onlyBuyerId, withFirstCheck }: { sourceId: string; onlyBuyerId?: string; withFirstCheck?: boolean }): Promise<RoutingPlan> {
     const source = await models.Source.findById(sourceId).lean<SourceDoc>();
     // Sources are archived, never deleted, while leads reference them; a source missing anyway
     // (removed by hand) is a routing fact, not a failure: the lead is dead-lettered with the reason.
@@ -178,7 +178,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       };
       plan.buyers.push(planned);
     }
+    const first = plan.buyers[0];
+    if (withFirstCheck && first) {
+      const endpointIds = first.endpoints.map((e) => e.endpointId);
+      plan.firstCheck = checkOf(buyers.find((b) => b._id === first.buyerId), endpointIds, await readBreakers(endpointIds));
+    }
     return plan;
+  }
+
+  async function readBreakers(endpointIds: string[]): Promise<BreakerStateDoc[]> {
+    return client ? models.BreakerState.find({ _id: { $in: endpointIds } }).lean<BreakerStateDoc[]>() : [];
   }
 
   /**
@@ -186,17 +195,19 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    * auto-paused by a breaker that has gone half-open is let through: its next delivery is the probe.
    */
   async function checkBuyer({ buyerId, endpointIds }: { buyerId: string; endpointIds: string[] }): Promise<BuyerCheck> {
-    const [buyer, breakers] = await Promise.all([
-      models.Buyer.findById(buyerId).lean<BuyerDoc>(),
-      client ? models.BreakerState.find({ _id: { $in: endpointIds } }).lean<BreakerStateDoc[]>() : Promise.resolve([]),
-    ]);
+    const [buyer, breakers] = await Promise.all([models.Buyer.findById(buyerId).lean<BuyerDoc>(), readBreakers(endpointIds)]);
+    return checkOf(buyer ?? undefined, endpointIds, breakers);
+  }
+
+  function checkOf(buyer: BuyerDoc | undefined, endpointIds: string[], breakers: BreakerStateDoc[]): BuyerCheck {
     const states: BuyerCheck['breakers'] = Object.fromEntries(endpointIds.map((id) => [id, breakers.find((b) => b._id === id)?.state ?? 'closed']));
-    if (!buyer) return { paused: { reason: 'the buyer was deleted', by: 'operator' }, breakers: states };
-    if (buyer.archivedAt) return { paused: { reason: 'the buyer was archived', by: 'operator' }, breakers: states };
+    const seen: NonNullable<BuyerCheck['seen']> = Object.fromEntries(breakers.map((b) => [b._id, { state: b.state, failing: b.failing }]));
+    if (!buyer) return { paused: { reason: 'the buyer was deleted', by: 'operator' }, breakers: states, seen };
+    if (buyer.archivedAt) return { paused: { reason: 'the buyer was archived', by: 'operator' }, breakers: states, seen };
     const pause = buyer.paused ? buyer.pause : undefined;
     const probing = pause?.by === 'breaker' && pause.endpointId !== undefined && states[pause.endpointId] === 'half_open';
-    if (buyer.paused && !probing) return { paused: { reason: pause?.reason ?? 'paused', by: pause?.by ?? 'operator' }, breakers: states };
-    return { breakers: states };
+    if (buyer.paused && !probing) return { paused: { reason: pause?.reason ?? 'paused', by: pause?.by ?? 'operator' }, breakers: states, seen };
+    return { breakers: states, seen };
   }
 
   /**
@@ -211,8 +222,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   async function deliverAttempt(input: AttemptInput): Promise<AttemptResult> {
     const activityStartedAt = Date.now();
     const info = Context.current().info;
-    const execution = info.attempt;
     const id = attemptId(input.leadId, input.endpointId, input.attempt);
+    const execution = info.attempt;
     const base = {
       attemptId: id,
       leadId: input.leadId,
@@ -247,7 +258,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // Bounded: a frozen store must not hold the attempt until Temporal times it out (and then
       // send late, after a second execution was already started).
       loaded = await bounded(loadEndpoint(input.endpointId, input.version), PRE_SEND_STEP_MS, 'loading the endpoint');
-      if (loaded) before = await bounded(readBreaker(input.endpointId), PRE_SEND_STEP_MS, 'reading the breaker');
+      // The buyer check read the breaker moments ago (same workflow task): not read again.
+      if (loaded) before = input.breaker && !retried ? { _id: input.endpointId, buyerId: input.buyerId, updatedAt: new Date(0), ...input.breaker } : await bounded(readBreaker(input.endpointId), PRE_SEND_STEP_MS, 'reading the breaker');
     } catch (error) {
       logger.warn({ err: error, leadId: input.leadId, endpointId: input.endpointId }, 'attempt deferred: the store is unreachable');
       return deferred('store_unavailable', 'the store could not be read before the send; nothing was sent', interrupted);

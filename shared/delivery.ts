@@ -66,6 +66,8 @@ export interface RoutingPlan {
   buyers: PlanBuyer[];
   /** Buyers named in the waterfall that could not be planned (deleted, no endpoints). */
   unroutable: Array<{ buyerId: string; reason: string }>;
+  /** The check of the first buyer, made with the plan when asked (`withFirstCheck`): one store trip less. */
+  firstCheck?: BuyerCheck;
 }
 
 /** The request as sent, secrets masked: evidence for the delivery log. */
@@ -141,12 +143,25 @@ export interface AttemptInput {
   readBack?: boolean;
   /** The buyer already holds the lead: a breaker open is a reason to wait, never to skip. */
   held?: boolean;
+  /**
+   * The endpoint's breaker as the buyer check read it moments ago (same workflow task): the
+   * attempt does not read it again. Absent on later attempts (after a backoff): read then.
+   */
+  breaker?: BreakerSeen;
+}
+
+/** A breaker's published state, as read from the store. */
+export interface BreakerSeen {
+  state: 'closed' | 'open' | 'half_open';
+  failing: boolean;
 }
 
 /** A buyer's fitness before its turn. */
 export interface BuyerCheck {
   paused?: { reason: string; by: 'operator' | 'breaker' };
   breakers: Record<string, 'closed' | 'open' | 'half_open'>;
+  /** The published breakers read (endpoints whose breaker never started are absent: closed, healthy). */
+  seen?: Record<string, BreakerSeen>;
 }
 
 export interface AttemptResult {

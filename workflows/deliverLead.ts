@@ -39,9 +39,12 @@ import {
 } from '@temporalio/workflow';
 import type { DeliveryActivities } from '../activities/delivery';
 import type { LogActivities } from '../services/log/journal';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type {
   AttemptRecord,
   AttemptResult,
+  BreakerSeen,
+  BuyerCheck,
   DeadLetterReason,
   DeliverLeadInput,
   EndpointView,
@@ -104,6 +107,12 @@ const DEFERRED_MAX_MS = 60_000;
 const HORIZON_SLACK_MS = 60_000;
 /** Patch ids (see the versioning note above and ARCHITECTURE.md). */
 const PATCH_EXPECTED_BY = 'lead-expected-by';
+/**
+ * The lean shape (implies lead-expected-by): the first buyer's check comes with the routing plan,
+ * the attempt gets the breaker state that check read, search attributes changed together go out
+ * as one upsert, and breaker reports by local activity are handed back in scheduling order.
+ */
+const PATCH_LEAN = 'lead-lean';
 
 /** One line for an error and its causes (an activity failure says little; its cause says what). */
 const errorMessage = (error: unknown): string => {
@@ -188,6 +197,12 @@ class LeadRun {
   private expectedBy: number | undefined;
   /** Whether this run keeps LeadExpectedBy (runs started before that change do not: `patched`, asked once at the start). */
   private withExpectedBy = false;
+  /** Whether this run has the lean shape (PATCH_LEAN, asked once at the start). */
+  private lean = false;
+  /** Settles after every breaker report scheduled so far has been handed back (lean shape). */
+  private localTurn: Promise<void> = Promise.resolve();
+  /** Search attributes held for the next upsert (lean shape). */
+  private readonly pendingAttributes = new Map<string, SearchAttributeUpdatePair>();
   private command: OperatorCommand | undefined;
   private readonly endpoints = new Map<string, EndpointView>();
   /** Endpoints that have this lead (success): never sent it again, on any redelivery. */
@@ -296,9 +311,11 @@ class LeadRun {
 
   private async run(): Promise<LeadOutcome> {
     const { leadId, sourceId, receivedAt, clientId } = this.input;
-    this.withExpectedBy = patched(PATCH_EXPECTED_BY);
+    this.lean = patched(PATCH_LEAN);
+    this.withExpectedBy = this.lean || patched(PATCH_EXPECTED_BY);
     this.journal.add({ type: 'intake', at: receivedAt, sourceId, ...(clientId ? { clientId } : {}), lead: this.lead });
-    this.setStatus('delivering');
+    // Held (lean): upserted with the plan's horizon and the first buyer, in the next workflow task.
+    this.setStatus('delivering', undefined, undefined, undefined, true);
     let onlyBuyerId: string | undefined;
     for (;;) {
       const walked = await this.walkSafely(onlyBuyerId);
@@ -348,8 +365,9 @@ class LeadRun {
   /** One pass over the waterfall (or one buyer); any error of ours becomes an `internal_error` dead letter. */
   private async walkSafely(onlyBuyerId: string | undefined): Promise<Walked> {
     try {
-      const plan = await this.local.loadRoutingPlan({ sourceId: this.input.sourceId, ...(onlyBuyerId ? { onlyBuyerId } : {}) });
-      this.expectBy(Date.now() + plan.buyers.length * (plan.freshnessMs + this.slack) + this.slack);
+      const plan = await this.local.loadRoutingPlan({ sourceId: this.input.sourceId, ...(onlyBuyerId ? { onlyBuyerId } : {}), ...(this.lean ? { withFirstCheck: true } : {}) });
+      // Held (lean): walk() upserts or flushes before its first wait.
+      this.expectBy(Date.now() + plan.buyers.length * (plan.freshnessMs + this.slack) + this.slack, true);
       const walked = await this.walk(plan);
       if (this.journal.refused && !walked.buyerId) return { reasonCode: 'internal_error', reason: `the delivery log refused this lead's entries: ${this.journal.refused}`, ...(this.heldBy ? { heldBy: this.heldBy } : {}) };
       return walked;
@@ -367,10 +385,14 @@ class LeadRun {
       outcomes.push(`${buyerId}: ${reason}`);
     }
     let tried = 0;
-    for (const buyer of plan.buyers) {
+    for (const [index, buyer] of plan.buyers.entries()) {
       if (this.journal.refused) break;
       const accept = buyer.endpoints.filter((e) => e.role === 'accept');
-      const check = await this.local.checkBuyer({ buyerId: buyer.buyerId, endpointIds: buyer.endpoints.map((e) => e.endpointId) });
+      let check = index === 0 ? plan.firstCheck : undefined;
+      if (!check) {
+        this.flushAttributes();
+        check = await this.local.checkBuyer({ buyerId: buyer.buyerId, endpointIds: buyer.endpoints.map((e) => e.endpointId) });
+      }
       const holds = this.heldBy === buyer.buyerId;
       if (check.paused && !holds) {
         this.decide('skipped', `skipped ${buyer.buyerId}: paused (${check.paused.reason})`, buyer.buyerId, `skipped:${buyer.buyerId}:paused`);
@@ -384,7 +406,7 @@ class LeadRun {
         continue;
       }
       tried++;
-      const result = await this.tryBuyer(buyer, plan.freshnessMs);
+      const result = await this.tryBuyer(buyer, plan.freshnessMs, check);
       if (result.accepted) return { buyerId: buyer.buyerId, reasonCode: 'all_failed', reason: '' };
       if (result.held) {
         const anyDelivered = accept.some((e) => this.deliveredEndpoints.has(e.endpointId));
@@ -394,13 +416,14 @@ class LeadRun {
       outcomes.push(`${buyer.buyerId}: ${result.code}`);
     }
     const reasonCode: DeadLetterReason = plan.buyers.length + plan.unroutable.length === 0 ? 'no_buyers' : tried === 0 ? 'all_skipped' : 'all_failed';
+    this.flushAttributes();
     return { reasonCode, reason: outcomes.length ? outcomes.join('; ') : 'the waterfall has no buyers' };
   }
 
   /** One buyer's turn: accept endpoints in parallel; accepted, held, or moved on — decided by its rule, the freshness deadline and the hold. */
-  private async tryBuyer(buyer: PlanBuyer, freshnessMs: number): Promise<TurnResult> {
+  private async tryBuyer(buyer: PlanBuyer, freshnessMs: number, check: BuyerCheck): Promise<TurnResult> {
     if (!this.buyersTried.includes(buyer.buyerId)) this.buyersTried.push(buyer.buyerId);
-    upsertSearchAttributes([{ key: SA.BuyersTried, value: boundedKeywords(this.buyersTried) }, { key: SA.BuyerId, value: buyer.buyerId }]);
+    this.upsert([{ key: SA.BuyersTried, value: boundedKeywords(this.buyersTried) }, { key: SA.BuyerId, value: buyer.buyerId }]);
     this.decide('trying', `delivering to ${buyer.buyerId}`, buyer.buyerId);
     const accept = buyer.endpoints.filter((e) => e.role === 'accept');
     const notify = buyer.endpoints.filter((e) => e.role === 'notify');
@@ -415,21 +438,23 @@ class LeadRun {
     const onReceived = () => {
       if (!isAccepted() && !holds()) this.hold(buyer);
     };
-    const start = (endpoint: PlanEndpoint) => {
+    const start = (endpoint: PlanEndpoint, checked?: BuyerCheck) => {
       if (this.deliveredEndpoints.has(endpoint.endpointId)) {
         // Delivered on an earlier pass (a redelivery to the buyer that holds the lead): not sent again.
         this.decide('already_delivered', `${endpoint.endpointId} already has the lead: not sent again`, buyer.buyerId, undefined, endpoint.endpointId);
         results.set(endpoint.endpointId, { delivered: true, received: true, code: 'already_delivered', reason: 'delivered on an earlier pass' });
         return;
       }
-      tasks.push(scope.run(() => this.deliverEndpoint(endpoint, holds, onReceived).then((r) => {
+      // The breaker as the check read it, moments ago (lean shape; an older check result has no `seen`).
+      const breaker = this.lean && checked?.seen ? (checked.seen[endpoint.endpointId] ?? { state: 'closed', failing: false }) : undefined;
+      tasks.push(scope.run(() => this.deliverEndpoint(endpoint, holds, onReceived, breaker).then((r) => {
         results.set(endpoint.endpointId, r);
         if (r.received && endpoint.role === 'accept') onReceived();
       })));
     };
 
     try {
-      accept.forEach(start);
+      accept.forEach((endpoint) => start(endpoint, check));
       // Decided: accepted, or the rule can no longer be met. While the buyer holds the lead, its
       // accept endpoints all run their course (no failover, so nothing to hurry for).
       const decided = () => isAccepted() || (holds() ? allDone() : buyer.accept === 'all' ? failed() > 0 : failed() === accept.length) || !!this.journal.refused;
@@ -474,10 +499,10 @@ class LeadRun {
     }
     this.buyerId = buyer.buyerId;
     this.heldBy = undefined;
-    this.setStatus('delivered', undefined, buyer.buyerId);
+    this.setStatus('delivered', undefined, buyer.buyerId, undefined, true);
     this.decide('accepted', `${buyer.buyerId} took the lead`, buyer.buyerId, `accepted:${buyer.buyerId}`);
     if (scope.consideredCancelled) return { accepted: true, code: 'ok', reason: 'accepted late' };
-    notify.forEach(start);
+    notify.forEach((endpoint) => start(endpoint));
     this.journal.kick();
     // Remaining endpoints of the accepting buyer (notify copies, other `any` endpoints) keep
     // their own retries; the workflow ends when they are done.
@@ -494,9 +519,12 @@ class LeadRun {
   }
 
   /** The attempt loop of one endpoint: attempt → classify → durable backoff → next attempt. */
-  private async deliverEndpoint(endpoint: PlanEndpoint, holds: () => boolean, onReceived: () => void): Promise<EndpointResult> {
+  private async deliverEndpoint(endpoint: PlanEndpoint, holds: () => boolean, onReceived: () => void, breaker?: BreakerSeen): Promise<EndpointResult> {
     const view: EndpointView = { endpointId: endpoint.endpointId, buyerId: endpoint.buyerId, kind: endpoint.kind, role: endpoint.role, status: 'pending', attempts: 0 };
     this.endpoints.set(endpoint.endpointId, view);
+    // An activity task, not a local activity: measured and refuted (ARCHITECTURE.md, "Cost per
+    // lead"): a local attempt runs inside an uncommitted workflow task, so a lost worker would have
+    // its decisions made again, possibly towards another buyer after a send.
     const { deliverAttempt } = proxyActivities<DeliveryActivities>({
       // Room for a read-back and the send (each within the endpoint's timeout) and the report after it.
       startToCloseTimeout: 2 * endpoint.timeoutMs + 15_000,
@@ -504,6 +532,8 @@ class LeadRun {
       // Never cancelled (see below); kept so an attempt scheduled by older code waits for its answer too.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     });
+    // The check's breaker state serves the first send only (later ones come after a wait).
+    let seen = breaker;
     let firstAttemptAt: number | undefined;
     let received = false;
     // Read back before the next send: set by an ambiguous outcome, cleared once a lookup ran or a send succeeded.
@@ -542,7 +572,9 @@ class LeadRun {
           attempt,
           ...(readBackDue ? { readBack: true } : {}),
           ...(holds() ? { held: true } : {}),
+          ...(seen ? { breaker: seen } : {}),
         }));
+        seen = undefined;
       } catch (error) {
         if (isCancellation(error)) return this.cancelled(view, received);
         // The activity only fails for a fault of ours it could not turn into a value: an attempt
@@ -575,7 +607,7 @@ class LeadRun {
       if (answer.unreported) {
         const report = answer.unreported;
         // Best effort: the breaker misses one report rather than the lead waiting on it.
-        await this.bestEffort.reportToBreaker(report).catch(() => undefined);
+        await this.inTurn(this.bestEffort.reportToBreaker(report)).catch(() => undefined);
       }
       if (answer.skipped) {
         view.status = 'skipped';
@@ -632,6 +664,30 @@ class LeadRun {
     }
   }
 
+  /**
+   * Local activities running side by side (breaker reports of several endpoints) are handed back
+   * in the order they were scheduled. On a first execution their results arrive in the order they
+   * finish; on replay, in the order they were scheduled: code acting on them as they arrive would
+   * issue its commands in another order on replay (nondeterminism). Each waits for the ones
+   * scheduled before it. Runs before the lean shape keep their order as recorded.
+   */
+  private inTurn<T>(work: Promise<T>): Promise<T> {
+    if (!this.lean) return work;
+    const before = this.localTurn;
+    const handed = work.then(
+      async (value) => {
+        await before;
+        return value;
+      },
+      async (error: unknown) => {
+        await before;
+        throw error;
+      },
+    );
+    this.localTurn = handed.then(() => undefined, () => undefined);
+    return handed;
+  }
+
   /** An attempt activity that failed (not a buyer's answer): recorded as a decision, retried on the schedule. */
   private internalFailure(endpoint: PlanEndpoint, attempt: number, error: unknown): AttemptResult {
     const now = Date.now();
@@ -652,7 +708,7 @@ class LeadRun {
     this.reasonCode = reasonCode;
     this.deadLetteredAt = Date.now();
     if (heldBy) this.heldBy = heldBy;
-    this.decide('dead_lettered', `no buyer took the lead: ${reason}`, heldBy, `dead_lettered:${reasonCode}`);
+    this.decide('dead_lettered', `no buyer took the lead: ${reason}`, heldBy, `dead_lettered:${reasonCode}`, undefined, true);
     this.setStatus('dead_lettered', reason, undefined, reasonCode);
     this.journal.kick();
   }
@@ -687,20 +743,20 @@ class LeadRun {
       .catch(() => undefined);
   }
 
-  private decide(decision: string, reason: string, buyerId?: string, tag?: string, endpointId?: string): void {
+  private decide(decision: string, reason: string, buyerId?: string, tag?: string, endpointId?: string, hold = false): void {
     const at = Date.now();
     this.decisions.push({ at, decision, ...(buyerId ? { buyerId } : {}), ...(endpointId ? { endpointId } : {}), reason });
     this.journal.add({ type: 'decision', at, decision, ...(buyerId ? { buyerId } : {}), ...(endpointId ? { endpointId } : {}), reason });
     if (tag) {
       this.decisionTags.push(tag);
-      upsertSearchAttributes([{ key: SA.LeadDecisions, value: boundedKeywords(this.decisionTags) }]);
+      this.upsert([{ key: SA.LeadDecisions, value: boundedKeywords(this.decisionTags) }], hold);
     }
     this.touch();
   }
 
-  private setStatus(status: LeadStatus, reason?: string, buyerId?: string, reasonCode?: DeadLetterReason): void {
+  private setStatus(status: LeadStatus, reason?: string, buyerId?: string, reasonCode?: DeadLetterReason, hold = false): void {
     this.status = status;
-    upsertSearchAttributes([{ key: SA.LeadStatus, value: status }]);
+    this.upsert([{ key: SA.LeadStatus, value: status }], hold);
     this.journal.add({
       type: 'status',
       at: Date.now(),
@@ -716,10 +772,33 @@ class LeadRun {
    * The lead's horizon: when it should be terminal by (LeadExpectedBy). Moved only later, and only
    * by more than a minute; operators list and are alerted about leads past it (stuck).
    */
-  private expectBy(at: number): void {
+  private expectBy(at: number, hold = false): void {
     if (!this.withExpectedBy || (this.expectedBy !== undefined && at < this.expectedBy + this.slack)) return;
     this.expectedBy = at;
-    upsertSearchAttributes([{ key: SA.LeadExpectedBy, value: new Date(at) }]);
+    this.upsert([{ key: SA.LeadExpectedBy, value: new Date(at) }], hold);
+  }
+
+  /**
+   * Search attributes. Runs before the lean shape upsert each change at once. Lean runs may
+   * `hold` a change for the next upsert, at points where the code itself upserts again in the
+   * same synchronous step (or, for the first status, right after the plan): fewer upsert events,
+   * same values. Explicit on purpose: a flush timed by microtasks would depend on how the
+   * activation's jobs are batched, which differs on replay.
+   */
+  private upsert(pairs: SearchAttributeUpdatePair[], hold = false): void {
+    if (!this.lean) {
+      upsertSearchAttributes(pairs);
+      return;
+    }
+    for (const pair of pairs) this.pendingAttributes.set(pair.key.name, pair);
+    if (!hold) this.flushAttributes();
+  }
+
+  private flushAttributes(): void {
+    if (this.pendingAttributes.size === 0) return;
+    const pairs = [...this.pendingAttributes.values()];
+    this.pendingAttributes.clear();
+    upsertSearchAttributes(pairs);
   }
 
   /** Keeps `updatedAt` and the UI's "current details" in step with the state. */
