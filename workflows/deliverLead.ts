@@ -314,7 +314,8 @@ class LeadRun {
     this.lean = patched(PATCH_LEAN);
     this.withExpectedBy = this.lean || patched(PATCH_EXPECTED_BY);
     this.journal.add({ type: 'intake', at: receivedAt, sourceId, ...(clientId ? { clientId } : {}), lead: this.lead });
-    // Held (lean): upserted with the plan's horizon and the first buyer, in the next workflow task.
+    // Held (lean): upserted with the plan's horizon and the first buyer once the plan is read (until
+    // then the lead shows `accepted`, as one whose workflow never ran would).
     this.setStatus('delivering', undefined, undefined, undefined, true);
     let onlyBuyerId: string | undefined;
     for (;;) {
