@@ -5,21 +5,50 @@ import { sleep } from './proc';
 /**
  * Asks the OS for a currently free TCP port on `host`. The port is released before returning, so
  * another process may grab it in between; starters that choose ports this way retry on "address in use".
+ *
+ * Linux hands out ephemeral ports at random, so a port just released can come straight back from the
+ * next bind(0) — for instance to the Temporal dev server choosing its internal ports, which then
+ * collide with the frontend port chosen here. As the dev server's own GetFreePort does, the port is
+ * left with a connection in TIME_WAIT (closed from the listening side): bind(0) does not reallocate
+ * it for about a minute, while an explicit bind with SO_REUSEADDR (Node, Go and libpq servers set
+ * it) still succeeds.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
+  const server = net.createServer();
+  server.unref();
+  const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port: 0, exclusive: true }, () => {
       const addr = server.address();
-      if (addr === null || typeof addr === 'string') {
-        server.close();
-        reject(new Error(`Could not determine a free port on ${host}`));
-        return;
-      }
-      server.close((err) => (err ? reject(err) : resolve(addr.port)));
+      if (addr === null || typeof addr === 'string') reject(new Error(`Could not determine a free port on ${host}`));
+      else resolve(addr.port);
     });
+  });
+  try {
+    await reserveWithTimeWait(server, host, port);
+  } catch {
+    // The reservation is an optimisation against reuse; the port is free either way.
+  }
+  await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+  return port;
+}
+
+/** Connects to the listener and closes the accepted side first, which leaves that side in TIME_WAIT. */
+function reserveWithTimeWait(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timeout')), 2_000);
+    server.once('connection', (accepted) => {
+      accepted.once('close', () => {
+        client.destroy();
+        clearTimeout(timer);
+        resolve();
+      });
+      accepted.end();
+      accepted.destroySoon();
+    });
+    const client = net.connect({ host, port });
+    client.on('error', () => undefined);
+    client.once('end', () => client.end());
   });
 }
 

@@ -141,8 +141,13 @@ async function launch(binary: string, o: LaunchOptions, log: (m: string) => void
 
 function earlyExitError(proc: ManagedProcess, logFile: string | undefined): EarlyExitError {
   const info = proc.exitInfo() ?? { code: null, signal: null };
-  const output = proc.tail(40);
-  const portInUse = /address already in use/i.test(output);
+  // A Go panic puts its message first and a long stack after it: look for the cause in everything kept,
+  // and show the panic's own line beside the last lines.
+  const kept = proc.tail(Number.MAX_SAFE_INTEGER);
+  const portInUse = /address already in use/i.test(kept);
+  const cause = kept.split('\n').find((line) => /^panic:|fatal|address already in use/i.test(line));
+  const last = proc.tail(40);
+  const output = cause && !last.includes(cause) ? `${cause}\n...\n${last}` : last;
   return new EarlyExitError(
     `Temporal dev server ${describeExit(info)} before it was ready.` +
       (logFile ? ` Full log: ${logFile}.` : '') +
