@@ -25,6 +25,7 @@ import { startFakeBuyer, type FakeBuyer } from '../test/fakes/buyer';
 import { admin, type Endpoints } from '../test/chaos/driver';
 import { dataConverter } from '../shared/codec';
 import { rssMbOf } from './proc-stats';
+import { runMain } from './run-main';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,6 +33,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '30' },
     /** Seconds of the one backoff step (default: posting time + 60 % + 120 s). */
     backoff: { type: 'string' },
+    /** The worker's sticky cache (WORKER_CACHED_WORKFLOWS; default: the system's default). */
+    cache: { type: 'string' },
   },
 });
 const LEADS = Number(args.leads);
@@ -97,7 +100,7 @@ async function main(): Promise<void> {
     answered.set(req, status);
     return { status, body: { ok: status === 200 } };
   });
-  const options = { dataDir, ports: 'free' as const, pgDatabase, quiet: true, seedDemoSource: false, env: { OUTBOUND_ALLOW: '127.0.0.0/8', INTAKE_RATE_LIMIT: '1000000' } };
+  const options = { dataDir, ports: 'free' as const, pgDatabase, quiet: true, seedDemoSource: false, env: { OUTBOUND_ALLOW: '127.0.0.0/8', INTAKE_RATE_LIMIT: '1000000', ...(args.cache ? { WORKER_CACHED_WORKFLOWS: args.cache } : {}) } };
   let system: LocalSystem | undefined;
   try {
     system = await startLocalSystem(options);
@@ -111,10 +114,14 @@ async function main(): Promise<void> {
     const ids = new Set<string>();
     const t0 = Date.now();
     const posts: Array<Promise<void>> = [];
+    // The worker's RSS as leads park: every tenth of the run, [leads posted, MB].
+    const rssSamples: Array<[number, number]> = [];
+    const sampleEvery = Math.max(1, Math.floor(LEADS / 10));
     for (let i = 0; i < LEADS; i++) {
       const wait = t0 + (i * 1000) / RATE - Date.now();
       if (wait > 0) await sleep(wait);
       posts.push(post(system.intakeUrl, apiKey, i).then((id) => void ids.add(id)));
+      if ((i + 1) % sampleEvery === 0) rssSamples.push([i + 1, workerRss(system)]);
     }
     await Promise.all(posts);
     const postedS = (Date.now() - t0) / 1000;
@@ -148,7 +155,7 @@ async function main(): Promise<void> {
     for (;;) {
       const count = seen(buyer, ids, answered, 200);
       if (count !== lastCount) [lastCount, lastChange] = [count, Date.now()];
-      if (count >= LEADS || Date.now() > deadline || (Date.now() > firstDue && Date.now() - lastChange > 60_000)) break;
+      if (count >= LEADS || Date.now() > deadline || Date.now() - Math.max(lastChange, firstDue) > 60_000) break;
       await sleep(500);
     }
     const doneAt = Math.max(...buyer.requests.filter((r) => answered.get(r) === 200).map((r) => r.receivedAt));
@@ -167,6 +174,7 @@ async function main(): Promise<void> {
     console.log(`
   leads accepted              ${ids.size} of ${LEADS} in ${fmt(postedS, 1)} s; ${parked} parked (first attempt answered 503; the rest delivered at once) after ${fmt(parkedS, 1)} s
   worker RSS MB               idle ${fmt(idle)} → all parked ${fmt(parkedRss)} → 15 s later ${fmt(parkedLaterRss)}
+  worker RSS while posting    ${rssSamples.map(([n, mb]) => `${n}: ${fmt(mb)}`).join(', ')} (leads posted: MB)
   restart of every process    ready in ${fmt(readyS, 1)} s; worker RSS ${fmt(restartedIdle)} MB after the restart
   drain                       ${delivered} of ${LEADS} delivered; last at ${fmt((doneAt - restartAt) / 1000, 1)} s after the restart, ${fmt((doneAt - Math.max(firstDue, restartAt)) / 1000, 1)} s after the first retry was due (${fmt(LEADS / Math.max(0.001, (doneAt - Math.max(firstDue, restartAt)) / 1000), 1)} leads/s)
   worker RSS after the drain  ${fmt(drainedRss)} MB
@@ -180,16 +188,4 @@ async function main(): Promise<void> {
   }
 }
 
-const limit = setTimeout(() => {
-  console.error(`bench:park: gave up after ${LIMIT_MS / 60_000} min (BENCH_TIMEOUT_MS)`);
-  process.exit(2);
-}, LIMIT_MS);
-limit.unref();
-
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runMain('bench:park', LIMIT_MS, main);

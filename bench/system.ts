@@ -28,6 +28,7 @@ import { dataConverter } from '../shared/codec';
 import { leadWorkflowId } from '../shared/delivery';
 import { createReferenceActivities } from './reference/activities';
 import { cpuMsOf, postgresPids, rssMbOf, type CpuSample } from './proc-stats';
+import { runMain } from './run-main';
 
 const { values: args } = parseArgs({
   options: {
@@ -266,16 +267,4 @@ async function main(): Promise<void> {
   }
 }
 
-const limit = setTimeout(() => {
-  console.error(`bench: gave up after ${LIMIT_MS / 60_000} min (BENCH_TIMEOUT_MS)`);
-  process.exit(2);
-}, LIMIT_MS);
-limit.unref();
-
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runMain('bench', LIMIT_MS, main);

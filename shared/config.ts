@@ -75,6 +75,12 @@ export const configSchema = z.object({
   STUCK_NOT_STARTED_AFTER: duration('2m'),
   /** How often the stuck-lead sweep looks (and alerts once per stuck lead). */
   STUCK_SWEEP_EVERY: duration('1m'),
+  /**
+   * Lead workflows a delivery worker keeps in memory between their tasks (the sticky cache; beyond it a
+   * workflow is replayed from its history when it next has work). Bounds the worker's memory: measured
+   * about 0.6 MB per cached lead workflow (bench:park).
+   */
+  WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(2000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   // ---- providers (endpoint kinds). Base URLs point the SDKs at the real APIs by default; tests and

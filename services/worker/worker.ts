@@ -13,6 +13,8 @@ export async function createDeliveryWorker(options: {
   deps: DeliveryDeps;
   /** Pre-built workflow bundle (tests build it once); otherwise bundled from workflows/. */
   workflowBundle?: WorkflowBundle;
+  /** The sticky cache's size (WORKER_CACHED_WORKFLOWS). */
+  maxCachedWorkflows?: number;
 }): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
@@ -22,6 +24,6 @@ export async function createDeliveryWorker(options: {
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../../workflows') }),
     activities: createActivities(options.deps),
     maxConcurrentActivityTaskExecutions: 200,
-    maxCachedWorkflows: 2000,
+    maxCachedWorkflows: options.maxCachedWorkflows ?? 2000,
   });
 }
