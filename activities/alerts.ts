@@ -6,8 +6,9 @@
  * same timeout, classification and redaction as for leads.
  */
 import { openJson, type KeyRing } from '../shared/crypto';
+import { DEFAULT_TIMEOUT_MS } from '../shared/endpoint';
 import type { Logger } from '../shared/logger';
-import type { AlertChannelDoc, AlertDoc, Models } from '../shared/models';
+import type { AlertChannelDoc, AlertDoc, Models } from '../shared/store';
 import type { Registry } from './registry';
 import type { LoadedEndpoint } from './types';
 
@@ -22,6 +23,16 @@ export interface AlertInput {
 }
 
 export const alertChannelAad = (channelId: string): string => `alert-channel:${channelId}`;
+
+/**
+ * The kinds an alert channel can be, each with the settings an alert supplies itself (its content,
+ * filled in by `alertEndpoint`), so operators give only where to send it.
+ */
+export const ALERT_CHANNEL_KINDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  webhook: {},
+  email: { subject: 'alert', html: 'alert', text: 'alert' },
+  sms: { body: 'alert' },
+};
 
 /** Template text must not be read as variables: braces are doubled. */
 const literal = (text: string) => text.replace(/[{}]/g, (c) => c + c);
@@ -45,7 +56,7 @@ export function alertEndpoint(channel: AlertChannelDoc, alert: AlertDoc, credent
       ...(alert.buyerId ? { buyer_id: { const: alert.buyerId } } : {}),
     };
   }
-  return { endpointId: channel._id, buyerId: 'operators', kind: channel.kind, role: 'notify', config, secrets, ...(mapping ? { mapping } : {}), timeoutMs: 10_000 };
+  return { endpointId: channel._id, buyerId: 'operators', kind: channel.kind, role: 'notify', config, secrets, ...(mapping ? { mapping } : {}), timeoutMs: DEFAULT_TIMEOUT_MS };
 }
 
 export function createAlerter(deps: { models: Models; registry: Registry; credentials: KeyRing; logger: Logger }) {

@@ -3,7 +3,7 @@
  * is paused, operators are alerted at once) and when it closes again (the buyer is resumed if
  * the breaker paused it, operators are told it recovered).
  */
-import type { EndpointDoc, Models } from '../shared/models';
+import type { EndpointDoc, Models } from '../shared/store';
 import type { Logger } from '../shared/logger';
 import type { SendAlert } from './alerts';
 

@@ -8,7 +8,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import { ApplicationFailure } from '@temporalio/common';
 import type { QueryFilter } from 'mongoose';
 import { leadWorkflowId } from '../shared/delivery';
-import type { LeadDoc, Models } from '../shared/models';
+import type { LeadDoc, Models } from '../shared/store';
 import { redeliverUpdate } from '../workflows/messages';
 import type { SendAlert } from './alerts';
 

@@ -14,10 +14,11 @@ import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { parseDuration } from '../shared/durations';
 import type { KeyRing } from '../shared/crypto';
-import { openJson } from '../shared/crypto';
-import type { Models, EndpointDoc, BuyerDoc, BreakerStateDoc, SourceDoc } from '../shared/models';
+import type { Models, EndpointDoc, BuyerDoc, BreakerStateDoc, SourceDoc } from '../shared/store';
 import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, OutcomeReportInput, PlanBuyer, RoutingPlan } from '../shared/delivery';
 import { attemptId } from '../shared/delivery';
+import { DEFAULT_FRESHNESS } from '../shared/source';
+import { backoffMsOf, breakerSettingsOf, deliverySettingsOf, loadEndpointFromDoc } from '../shared/endpoint';
 import { BreakerMachine, breakerWorkflowId, healthOf, type BreakerSettings, type OutcomeReport } from '../shared/breaker';
 import type { SendAlert } from './alerts';
 import type { Logger } from '../shared/logger';
@@ -27,10 +28,6 @@ import type { Registry } from './registry';
 import { toRecord } from './registry';
 import type { LoadedEndpoint } from './types';
 
-export const DEFAULT_BACKOFF = ['5m', '15m', '1h'];
-export const DEFAULT_TIMEOUT_MS = 10_000;
-export const DEFAULT_FRESHNESS = '10m';
-export const DEFAULT_BREAKER = { threshold: 5, coolDown: '5m' };
 const ENDPOINT_CACHE_MS = 5_000;
 
 export interface DeliveryDeps {
@@ -44,27 +41,6 @@ export interface DeliveryDeps {
   sendAlert?: SendAlert;
   /** The stuck-lead sweep: a lead with no progress this long after its start is stuck (default 2 min). */
   stuckNotStartedAfterMs?: number;
-}
-
-export function endpointSecretsAad(endpointId: string): string {
-  return `endpoint:${endpointId}`;
-}
-
-export function loadEndpointFromDoc(doc: EndpointDoc, credentials: KeyRing, withoutSecrets = false): LoadedEndpoint {
-  return {
-    endpointId: doc._id,
-    buyerId: doc.buyerId,
-    kind: doc.kind,
-    role: doc.role,
-    config: doc.config,
-    secrets: withoutSecrets ? {} : openJson<Record<string, unknown>>(credentials, doc.secrets, endpointSecretsAad(doc._id)),
-    ...(doc.mapping ? { mapping: doc.mapping } : {}),
-    timeoutMs: doc.timeoutMs,
-  };
-}
-
-export function breakerSettingsOf(doc: Pick<EndpointDoc, 'breaker'>): BreakerSettings {
-  return { threshold: doc.breaker?.threshold ?? DEFAULT_BREAKER.threshold, coolDownMs: parseDuration(doc.breaker?.coolDown ?? DEFAULT_BREAKER.coolDown) };
 }
 
 interface Cached {
@@ -129,7 +105,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /** The breaker's published state, or undefined when it never started (a fresh endpoint: closed). */
-  async function readBreaker(endpointId: string): Promise<BreakerStateDoc | undefined> {
+  async function readPublishedBreaker(endpointId: string): Promise<BreakerStateDoc | undefined> {
     if (!client) return undefined;
     return (await models.BreakerState.findById(endpointId).lean<BreakerStateDoc>()) ?? undefined;
   }
@@ -172,8 +148,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           kind: e.kind,
           role: e.role,
           version: e.version,
-          backoffMs: (e.backoff ?? DEFAULT_BACKOFF).map(parseDuration),
-          timeoutMs: e.timeoutMs,
+          backoffMs: backoffMsOf(e),
+          timeoutMs: deliverySettingsOf(e).timeoutMs,
         })),
       };
       plan.buyers.push(planned);
@@ -259,7 +235,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // send late, after a second execution was already started).
       loaded = await bounded(loadEndpoint(input.endpointId, input.version), PRE_SEND_STEP_MS, 'loading the endpoint');
       // The buyer check read the breaker moments ago (same workflow task): not read again.
-      if (loaded) before = input.breaker && !retried ? { _id: input.endpointId, buyerId: input.buyerId, updatedAt: new Date(0), ...input.breaker } : await bounded(readBreaker(input.endpointId), PRE_SEND_STEP_MS, 'reading the breaker');
+      if (loaded) before = input.breaker && !retried ? { _id: input.endpointId, buyerId: input.buyerId, updatedAt: new Date(0), ...input.breaker } : await bounded(readPublishedBreaker(input.endpointId), PRE_SEND_STEP_MS, 'reading the breaker');
     } catch (error) {
       logger.warn({ err: error, leadId: input.leadId, endpointId: input.endpointId }, 'attempt deferred: the store is unreachable');
       return deferred('store_unavailable', 'the store could not be read before the send; nothing was sent', interrupted);
@@ -268,8 +244,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     for (const record of interrupted) Object.assign(record, { kind: kinded.kind, role: kinded.role });
     const refuse = (code: string, reason: string, skipped: boolean): AttemptResult => {
       const now = Date.now();
-      const record = toRecord(kinded, { outcome: 'permanent', code, reason, startedAt: now, finishedAt: now });
-      return { outcome: 'permanent', code, reason, record, ...(skipped ? { skipped: true } : {}), ...(interrupted.length ? { interrupted } : {}) };
+      // Not an answer of the endpoint (nothing was sent): never reported to its breaker.
+      const record = toRecord(kinded, { outcome: 'permanent', code, reason, countsAgainstEndpoint: false, startedAt: now, finishedAt: now });
+      return { outcome: 'permanent', code, reason, countsAgainstEndpoint: false, record, ...(skipped ? { skipped: true } : {}), ...(interrupted.length ? { interrupted } : {}) };
     };
     if (!loaded) return refuse('endpoint_deleted', 'the endpoint was deleted; nothing was sent', false);
     if (loaded.archived) return refuse('endpoint_archived', 'the endpoint was archived; nothing was sent', false);
@@ -320,11 +297,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       { leadId: input.leadId, endpointId: input.endpointId, buyerId: input.buyerId, attempt: input.attempt, execution, outcome: record.outcome, code: record.code, status: record.response?.status, latencyMs: record.latencyMs },
       'attempt finished',
     );
-    const unreported = await reportOutcome(input, loaded, record, before);
+    const unreported = await reportOutcome(input, loaded, record, outcome.countsAgainstEndpoint, before);
     return {
       outcome: record.outcome,
       code: record.code,
       reason: record.reason,
+      countsAgainstEndpoint: outcome.countsAgainstEndpoint,
       ...(record.response?.status !== undefined ? { status: record.response.status } : {}),
       ...(record.retryAfterMs !== undefined ? { retryAfterMs: record.retryAfterMs } : {}),
       record,
@@ -346,9 +324,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    * unhealthy before the send or this worker reported a failure there since its last success.
    * Never throws: a report that cannot be sent is returned for the workflow to deliver.
    */
-  async function reportOutcome(input: AttemptInput, loaded: Cached, record: AttemptRecord, before: BreakerStateDoc | undefined): Promise<OutcomeReportInput | undefined> {
+  async function reportOutcome(input: AttemptInput, loaded: Cached, record: AttemptRecord, countsAgainstEndpoint: boolean, before: BreakerStateDoc | undefined): Promise<OutcomeReportInput | undefined> {
     if (!client) return undefined;
-    const health = healthOf(record.outcome, record.code);
+    const health = healthOf(record.outcome, record.code, countsAgainstEndpoint);
     const endpointId = input.endpointId;
     if (health === 'success') {
       const suspect = failedHere.has(endpointId);
@@ -361,7 +339,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     } else {
       failedHere.add(endpointId);
     }
-    const report: OutcomeReportInput = { endpointId, buyerId: input.buyerId, leadId: input.leadId, attemptId: record.attemptId, outcome: record.outcome, code: record.code, reason: record.reason, at: record.finishedAt };
+    const report: OutcomeReportInput = { endpointId, buyerId: input.buyerId, leadId: input.leadId, attemptId: record.attemptId, outcome: record.outcome, code: record.code, reason: record.reason, countsAgainstEndpoint, at: record.finishedAt };
     try {
       await signalBreaker(report, loaded.breaker);
       return undefined;
@@ -375,7 +353,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     if (!client) return;
     const last = lastSuccess.get(input.endpointId);
     const report: OutcomeReport = {
-      leadId: input.leadId, attemptId: input.attemptId, health: healthOf(input.outcome, input.code), code: input.code, reason: input.reason, at: input.at, settings,
+      // A report handed back by a workflow recorded with older code has no countsAgainstEndpoint: healthOf falls back to the code.
+      leadId: input.leadId, attemptId: input.attemptId, health: healthOf(input.outcome, input.code, input.countsAgainstEndpoint), code: input.code, reason: input.reason, at: input.at, settings,
       ...(last !== undefined && input.outcome !== 'success' ? { lastSuccessAt: last } : {}),
     };
     // Bounded: the report comes after a send, and must never hold the attempt past its deadline.
@@ -392,7 +371,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   /** The workflow's fallback when an attempt could not tell its breaker (a local activity, retried). */
   async function reportToBreaker(input: OutcomeReportInput): Promise<void> {
     const doc = await models.Endpoint.findById(input.endpointId).lean<EndpointDoc>();
-    await signalBreaker(input, doc ? breakerSettingsOf(doc) : { threshold: DEFAULT_BREAKER.threshold, coolDownMs: parseDuration(DEFAULT_BREAKER.coolDown) });
+    await signalBreaker(input, breakerSettingsOf(doc ?? {}));
   }
 
   /** Alerts raised by a lead's workflow (an internal error, a journal conflict): idempotent per lead and event. */

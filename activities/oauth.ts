@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Outbound } from '../shared/http/outbound';
-import type { KindAnswer } from './types';
+import type { Classification, KindAnswer } from './types';
 
 export interface CachedToken {
   accessToken: string;
@@ -151,15 +151,23 @@ export function deadline(timeoutMs: number, clock: () => number = Date.now): () 
 }
 
 /** Classification of a token endpoint's refusal (RFC 6749 §5.2 errors), shared by both kinds. */
-export function classifyTokenFailure(provider: string, answer: KindAnswer): { outcome: 'transient' | 'permanent'; code: string; reason: string } {
+/**
+ * OAuth error codes (RFC 6749 5.2, and Salesforce's `invalid_client_id`) that say the endpoint's
+ * client credentials are refused: they count against the endpoint's breaker. The other refusals
+ * (`invalid_request`, `invalid_scope`, `unsupported_grant_type`, an unnamed status, …) do not.
+ */
+const CREDENTIAL_ERRORS = new Set(['invalid_client', 'invalid_client_id', 'invalid_grant', 'unauthorized_client']);
+
+export function classifyTokenFailure(provider: string, answer: KindAnswer): Classification & { outcome: 'transient' | 'permanent' } {
   const status = answer.status ?? 0;
   const error = answer.providerCode ?? '';
   const label = `token endpoint ${status}${error ? ` ${error}` : ''}${answer.providerMessage ? `: ${oneLine(answer.providerMessage)}` : ''}`;
   if (status >= 500 || status === 429 || status === 408 || error === 'temporarily_unavailable' || error === 'server_error') {
-    return { outcome: 'transient', code: `${provider}_token_${status >= 500 ? 'unavailable' : 'rate_limited'}`, reason: label };
+    return { outcome: 'transient', code: `${provider}_token_${status >= 500 ? 'unavailable' : 'rate_limited'}`, reason: label, countsAgainstEndpoint: true };
   }
-  const code = /^[a-z_]{1,64}$/.test(error) ? `${provider}_${error}` : `${provider}_token_${status}`;
-  return { outcome: 'permanent', code, reason: `${label} (check the client id, the client secret and the app's client-credentials setup)` };
+  const named = /^[a-z_]{1,64}$/.test(error);
+  const code = named ? `${provider}_${error}` : `${provider}_token_${status}`;
+  return { outcome: 'permanent', code, reason: `${label} (check the client id, the client secret and the app's client-credentials setup)`, countsAgainstEndpoint: named && CREDENTIAL_ERRORS.has(error) };
 }
 
 export function oneLine(text: string, max = 300): string {

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
-import type { Models } from '../shared/models';
+import type { Models } from '../shared/store';
 
 export interface ProviderSettings {
   publicUrl: string;

@@ -1,14 +1,15 @@
 /**
  * The registry: the only place that names every endpoint kind, and the one place that applies
- * the attempt timeout, builds the attempt's evidence (request as sent, answer, timing) and turns
- * whatever a kind throws into an outcome. A new kind is one folder plus one line in `KINDS`.
+ * the attempt timeout, builds the attempt's evidence (request as sent, answer, timing), caps the
+ * wait a provider asks for (`MAX_RETRY_AFTER_MS`), names network failures (`NETWORK_ERRORS`) and
+ * turns whatever a kind throws into an outcome. A new kind is one folder plus one line in `KINDS`.
  */
 import { isIP } from 'node:net';
 import type { z } from 'zod';
-import type { AttemptRecord, BuyerAnswer, ReadBack, SentRequest } from '../shared/delivery';
+import { MAX_RETRY_AFTER_MS, type AttemptRecord, type BuyerAnswer, type ReadBack, type SentRequest } from '../shared/delivery';
 import type { FieldError } from '../shared/errors';
 import { fieldErrorsFromIssues } from '../shared/errors';
-import { OutboundError, type Outbound } from '../shared/http/outbound';
+import { OutboundError, type Outbound, type OutboundErrorCode } from '../shared/http/outbound';
 import { redactSecrets, redactText } from '../shared/redact';
 import type { Logger } from '../shared/logger';
 import { MappingError, type AttemptContext, type Classification, type EndpointKind, type KindAnswer, type LoadedEndpoint } from './types';
@@ -136,12 +137,12 @@ export function createRegistry(deps: { outbound: Outbound; logger?: Logger; kind
         const lookup = kind.lookup.bind(kind);
         readBack = await withTimeout(endpoint.timeoutMs, (io) => lookup(prepared, endpoint, { ...io, outbound: deps.outbound }));
         if (readBack.found) {
-          return { outcome: 'success', code: 'found_on_read_back', reason: `already there: ${readBack.detail}; not sent again`, readBack, startedAt, finishedAt: Date.now(), ...(readBack.messageId ? { response: { messageId: readBack.messageId } } : {}) };
+          return { outcome: 'success', code: 'found_on_read_back', reason: `already there: ${readBack.detail}; not sent again`, countsAgainstEndpoint: false, readBack, startedAt, finishedAt: Date.now(), ...(readBack.messageId ? { response: { messageId: readBack.messageId } } : {}) };
         }
       }
       phase = 'send';
       const answer = await withTimeout(endpoint.timeoutMs, (io) => kind.send(prepared, endpoint, { ...io, outbound: deps.outbound }));
-      const classification = kind.classify(answer);
+      const classification = capRetryAfter(kind.classify(answer));
       return { ...classification, request, response: excerpt(answer), startedAt, finishedAt: Date.now(), ...(readBack ? { readBack } : {}) };
     } catch (error) {
       if (phase === 'lookup') {
@@ -150,12 +151,14 @@ export function createRegistry(deps: { outbound: Outbound; logger?: Logger; kind
         const own = readBackClassification(error);
         const cause = own ?? classifyThrown(error, endpoint.timeoutMs);
         if (!own && cause.code === 'internal_error') deps.logger?.error({ err: error, kind: endpoint.kind }, 'endpoint kind lookup threw');
-        const classification: Classification = {
+        const classification: Classification = capRetryAfter({
           outcome: 'transient',
           code: `read_back_${cause.code}`,
           reason: `could not read back before re-sending: ${cause.reason}`,
+          // Nothing was sent: the breaker hears nothing of it (see healthOf).
+          countsAgainstEndpoint: false,
           ...(cause.retryAfterMs !== undefined ? { retryAfterMs: cause.retryAfterMs } : {}),
-        };
+        });
         return { ...classification, startedAt, finishedAt: Date.now(), error: redactText(errorText(error)) };
       }
       const classification = classifyThrown(error, endpoint.timeoutMs);
@@ -210,39 +213,109 @@ function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+/** The wait a kind's classification asks for, capped at `MAX_RETRY_AFTER_MS`: a buyer cannot park a lead for a week. */
+export function capRetryAfter<C extends Classification>(classification: C): C {
+  const asked = classification.retryAfterMs;
+  return asked === undefined || asked <= MAX_RETRY_AFTER_MS ? classification : { ...classification, retryAfterMs: MAX_RETRY_AFTER_MS };
+}
+
+/** What a network failure is, once named. */
+type NetworkFailure = Extract<OutboundErrorCode, 'dns_error' | 'connection_refused' | 'connection_reset' | 'timeout' | 'tls_error' | 'aborted'>;
+
+/**
+ * The one table of network failures, by the name their transport gives them: Node's errno codes
+ * (sockets and DNS, from `shared/http/outbound.ts`), axios's (the Twilio SDK) and fetch's/gaxios's
+ * (the Google SDK). Transports hand their failures over as `OutboundError('network_error')` with
+ * the original as `cause`; the code, the cause's code, the name or the cause's name is looked up
+ * here. A failure not named here is TLS by its code or message, else stays `network_error`.
+ */
+export const NETWORK_ERRORS: Readonly<Record<string, NetworkFailure>> = {
+  ENOTFOUND: 'dns_error',
+  EAI_AGAIN: 'dns_error',
+  EAI_FAIL: 'dns_error',
+  ECONNREFUSED: 'connection_refused',
+  ECONNRESET: 'connection_reset',
+  EPIPE: 'connection_reset',
+  UND_ERR_SOCKET: 'connection_reset',
+  ETIMEDOUT: 'timeout',
+  // axios's own timeout; fetch's; gaxios aborts a request at its `timeout`.
+  ECONNABORTED: 'timeout',
+  TimeoutError: 'timeout',
+  AbortError: 'timeout',
+  // axios: the attempt's signal aborted the request.
+  ERR_CANCELED: 'aborted',
+  CERT_HAS_EXPIRED: 'tls_error',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'tls_error',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'tls_error',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'tls_error',
+};
+
+const NETWORK_LABELS: Record<NetworkFailure, (name: string) => string> = {
+  dns_error: (name) => `DNS lookup failed (${name})`,
+  connection_refused: () => 'connection refused',
+  connection_reset: () => 'connection reset by the buyer',
+  timeout: () => 'connection timed out',
+  tls_error: (name) => `TLS failed (${name})`,
+  aborted: () => 'the attempt was cancelled',
+};
+
+/** A transport's failure (the `cause` of an `OutboundError('network_error')`) named by `NETWORK_ERRORS`. */
+export function nameNetworkFailure(cause: unknown): { code: NetworkFailure; message: string } | undefined {
+  if (!cause || typeof cause !== 'object') return undefined;
+  const shape = cause as { code?: unknown; name?: unknown; message?: unknown; cause?: { code?: unknown; name?: unknown } };
+  const names = [shape.code, shape.cause?.code, shape.name, shape.cause?.name].filter((n): n is string => typeof n === 'string');
+  const known = names.find((n) => Object.hasOwn(NETWORK_ERRORS, n));
+  if (known) {
+    const code = NETWORK_ERRORS[known]!;
+    return { code, message: NETWORK_LABELS[code](known) };
+  }
+  const errno = typeof shape.code === 'string' ? shape.code : undefined;
+  const message = typeof shape.message === 'string' ? shape.message : '';
+  if (errno?.startsWith('ERR_TLS') || errno?.includes('CERT') || /ssl|tls/i.test(message)) return { code: 'tls_error', message: NETWORK_LABELS.tls_error(errno ?? message) };
+  return undefined;
+}
+
 /**
  * Thrown errors become outcomes. Nothing reached the buyer (refused connection, DNS, TLS, our own
  * refusals): transient or permanent. The request may have reached the buyer (a timeout or a reset
  * after it was written, or from a transport that cannot tell): `unknown` — the lead stays with
- * that buyer and the endpoint is retried with the same idempotency key.
+ * that buyer and the endpoint is retried with the same idempotency key. Every failure to reach the
+ * endpoint counts against it, except our own cancelling; of the permanent ones, a refused or
+ * unusable address does (the endpoint's), a lead its mapping cannot send does not.
  */
 export function classifyThrown(error: unknown, timeoutMs: number): Classification {
   const noAnswer = `no answer within ${timeoutMs / 1000}s`;
-  if (error instanceof AttemptTimeout) return { outcome: 'unknown', code: 'timeout', reason: `${noAnswer}; the request may have reached the buyer` };
-  if (error instanceof MappingError) return { outcome: 'permanent', code: 'mapping_error', reason: error.message };
+  if (error instanceof AttemptTimeout) return { outcome: 'unknown', code: 'timeout', reason: `${noAnswer}; the request may have reached the buyer`, countsAgainstEndpoint: true };
+  if (error instanceof MappingError) return { outcome: 'permanent', code: 'mapping_error', reason: error.message, countsAgainstEndpoint: false };
   if (error instanceof OutboundError) {
     const mayHaveArrived = error.sent !== false;
-    switch (error.code) {
+    const named = error.code === 'network_error' ? nameNetworkFailure(error.cause) : undefined;
+    const code = named?.code ?? error.code;
+    const message = named?.message ?? error.message;
+    switch (code) {
       case 'timeout':
         return mayHaveArrived
-          ? { outcome: 'unknown', code: 'timeout', reason: `${noAnswer} after the request was sent` }
-          : { outcome: 'transient', code: 'connect_timeout', reason: `${noAnswer}; the request was not sent` };
+          ? { outcome: 'unknown', code: 'timeout', reason: `${noAnswer} after the request was sent`, countsAgainstEndpoint: true }
+          : { outcome: 'transient', code: 'connect_timeout', reason: `${noAnswer}; the request was not sent`, countsAgainstEndpoint: true };
       case 'connection_reset':
       case 'network_error':
         return mayHaveArrived
-          ? { outcome: 'unknown', code: error.code, reason: `${error.message}, after the request was sent` }
-          : { outcome: 'transient', code: error.code, reason: `${error.message}, before the request was sent` };
+          ? { outcome: 'unknown', code, reason: `${message}, after the request was sent`, countsAgainstEndpoint: true }
+          : { outcome: 'transient', code, reason: `${message}, before the request was sent`, countsAgainstEndpoint: true };
       case 'aborted':
-        return mayHaveArrived ? { outcome: 'unknown', code: 'cancelled', reason: `${error.message} after the request was sent` } : { outcome: 'transient', code: 'cancelled', reason: error.message };
+        // Cancelled by us: says nothing about the endpoint.
+        return mayHaveArrived
+          ? { outcome: 'unknown', code: 'cancelled', reason: `${message} after the request was sent`, countsAgainstEndpoint: false }
+          : { outcome: 'transient', code: 'cancelled', reason: message, countsAgainstEndpoint: false };
       case 'blocked_address':
-        return { outcome: 'permanent', code: 'blocked_address', reason: error.message };
+        return { outcome: 'permanent', code: 'blocked_address', reason: message, countsAgainstEndpoint: true };
       case 'invalid_url':
-        return { outcome: 'permanent', code: 'invalid_url', reason: error.message };
+        return { outcome: 'permanent', code: 'invalid_url', reason: message, countsAgainstEndpoint: true };
       default:
-        return { outcome: 'transient', code: error.code, reason: error.message };
+        return { outcome: 'transient', code, reason: message, countsAgainstEndpoint: true };
     }
   }
-  return { outcome: 'transient', code: 'internal_error', reason: 'the endpoint kind failed unexpectedly' };
+  return { outcome: 'transient', code: 'internal_error', reason: 'the endpoint kind failed unexpectedly', countsAgainstEndpoint: true };
 }
 
 /** Headers of note and at most 4 KiB of the body (cut on a character boundary, marked). */

@@ -10,17 +10,9 @@ import type { FieldError } from '../shared/errors';
 import type { OutcomeClass, SentRequest, BuyerAnswer, ReadBack } from '../shared/delivery';
 import type { LeadContext } from '../shared/mapping';
 import type { Outbound } from '../shared/http/outbound';
+import type { LoadedEndpoint } from '../shared/endpoint';
 
-export interface LoadedEndpoint<Config = Record<string, unknown>, Secrets = Record<string, unknown>> {
-  endpointId: string;
-  buyerId: string;
-  kind: string;
-  role: 'accept' | 'notify';
-  config: Config;
-  secrets: Secrets;
-  mapping?: Record<string, unknown>;
-  timeoutMs: number;
-}
+export type { LoadedEndpoint };
 
 export interface AttemptContext extends LeadContext {
   endpointId: string;
@@ -59,6 +51,15 @@ export interface Classification {
   outcome: OutcomeClass;
   code: string;
   reason: string;
+  /**
+   * Does this answer say the endpoint itself is unhealthy (its credentials, address or account; a
+   * buyer not answering or asking to be tried later), so that it counts toward its circuit
+   * breaker? False for a success and for a refusal of one lead's data (a 400, a bad number). The
+   * kind decides; `shared/breaker.ts` (`healthOf`) applies it to permanent outcomes, and counts
+   * every transient or unknown one whatever it says (kinds set true for them).
+   */
+  countsAgainstEndpoint: boolean;
+  /** The wait the provider asked for (Retry-After, a quota reset), as parsed: the registry caps it. */
   retryAfterMs?: number;
 }
 

@@ -14,7 +14,7 @@
 import type { Collection } from 'mongoose';
 import { Client as PgClient } from 'pg';
 import { addContainmentIndexes } from '../deploy/local/ferretdb-indexes';
-import { connectStore, equalityFields, type LogEntryDoc } from '../shared/models';
+import { connectStore, equalityFields, type LogEntryDoc } from '../shared/store';
 import { buildAttemptQuery, type AttemptCursor, type AttemptFilters } from '../services/log/attempts';
 import { startStore, stopInfra } from '../test/support/infra';
 import { attemptDoc, START } from './seed-attempts';

@@ -19,12 +19,12 @@ import { pipeline } from 'node:stream/promises';
 import { generateKeySpec } from '../shared/crypto';
 import { listen } from '../shared/http/express';
 import { createLogger } from '../shared/logger';
-import { connectStore, type LogEntryDoc } from '../shared/models';
+import { connectStore, type LogEntryDoc } from '../shared/store';
 import { attemptDoc, SPAN_MS, START } from './seed-attempts';
 import { createLogApp } from '../services/log/app';
 import { AttemptCsvTransform } from '../services/log/attempts';
 import { createLogDeps } from '../services/log/deps';
-import { generateReceiptKeySpec } from '../services/log/signing';
+import { generateReceiptKeySpec } from '../services/log/receipt-signing';
 import { startStore, stopInfra } from '../test/support/infra';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);

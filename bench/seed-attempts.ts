@@ -4,7 +4,7 @@
  * two endpoints each, 25 sources, 80 % success, 15 % transient, 5 % permanent.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { LogEntryDoc } from '../shared/models';
+import type { LogEntryDoc } from '../shared/store';
 
 export const BUYERS = 40;
 export const ENDPOINTS_PER_BUYER = 2;

@@ -62,19 +62,34 @@ export const MAX_COOL_DOWN_MS = 6 * 3_600_000;
 export const PROBE_TIMEOUT_MS = 2 * 60_000;
 
 /**
- * Permanent answers that are the endpoint's fault (its credentials, address or account), not one
- * lead's: they count toward the breaker. Kinds name their codes with this vocabulary.
+ * The breaker health of an attempt's outcome. Rules about every kind live here: a success is a
+ * success; a cancelled attempt, an execution lost with our worker (`interrupted`) and a failed
+ * read-back (`read_back_*`: nothing was sent) say nothing about the endpoint; a buyer that did not
+ * answer, or asked to be tried later (transient, unknown), is unhealthy. For a permanent answer the
+ * kind decided (`countsAgainstEndpoint` of its classification: the endpoint's credentials, address
+ * or account, vs. one lead's data being refused).
+ *
+ * `countsAgainstEndpoint` is absent only in results recorded by older code (a workflow history
+ * replayed with activity results from before the flag existed): then the code decides, as it did.
  */
-const ENDPOINT_FAULT = /^(http_(401|403|404|405|410)|redirect_refused|blocked_address|invalid_url|.*(auth|unauthori[sz]ed|forbidden|api_key|invalid_token|invalid_client|invalid_grant|domain_not_verified|invalid_from|not_shared|insufficient_scope|session|twilio_(20003|21606|21608)).*)$/;
-
-/** Failures that say the endpoint itself is unhealthy (vs. one lead's data being refused). */
-export function healthOf(outcome: 'success' | 'transient' | 'permanent' | 'unknown', code: string): OutcomeReport['health'] {
+export function healthOf(outcome: 'success' | 'transient' | 'permanent' | 'unknown', code: string, countsAgainstEndpoint: boolean | undefined): OutcomeReport['health'] {
   if (outcome === 'success') return 'success';
   // Cancelled by us, or an execution lost with our worker: says nothing about the endpoint.
   if (code === 'cancelled' || code === 'interrupted' || code.startsWith('read_back_')) return 'neutral';
   if (outcome === 'transient' || outcome === 'unknown') return 'failure';
-  return ENDPOINT_FAULT.test(code) ? 'failure' : 'neutral';
+  return (countsAgainstEndpoint ?? legacyCountsAgainstEndpoint(code)) ? 'failure' : 'neutral';
 }
+
+/**
+ * FALLBACK ONLY, for outcomes recorded before kinds decided `countsAgainstEndpoint` (an attempt
+ * result or breaker report in a workflow history written by older code): whether a permanent code
+ * was the endpoint's fault, by the vocabulary of code names the breaker used to count. New
+ * outcomes never come here: each kind's `classify` decides. Do not extend it.
+ */
+export function legacyCountsAgainstEndpoint(code: string): boolean {
+  return LEGACY_ENDPOINT_FAULT.test(code);
+}
+const LEGACY_ENDPOINT_FAULT = /^(http_(401|403|404|405|410)|redirect_refused|blocked_address|invalid_url|.*(auth|unauthori[sz]ed|forbidden|api_key|invalid_token|invalid_client|invalid_grant|domain_not_verified|invalid_from|not_shared|insufficient_scope|session|twilio_(20003|21606|21608)).*)$/;
 
 export class BreakerMachine {
   constructor(public s: BreakerSnapshot) {}

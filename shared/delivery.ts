@@ -180,6 +180,12 @@ export interface AttemptResult {
   outcome: OutcomeClass;
   code: string;
   reason: string;
+  /**
+   * The kind's word on whether this outcome counts toward the endpoint's breaker (see
+   * `Classification` in activities/types.ts). Absent in results recorded by older code (replayed
+   * histories): readers fall back to the code (`healthOf` in shared/breaker.ts).
+   */
+  countsAgainstEndpoint?: boolean;
   status?: number;
   retryAfterMs?: number;
   record: AttemptRecord;
@@ -194,6 +200,8 @@ export interface OutcomeReportInput {
   outcome: OutcomeClass;
   code: string;
   reason: string;
+  /** As on `AttemptResult`: absent in reports recorded by older code, then the code decides. */
+  countsAgainstEndpoint?: boolean;
   at: number;
 }
 

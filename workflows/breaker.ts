@@ -24,7 +24,7 @@ import type { BreakerActivities } from '../activities/breaker';
 import { BreakerMachine, type BreakerEvent, type BreakerSnapshot } from '../shared/breaker';
 import { formatDuration } from '../shared/durations';
 import { SA } from '../shared/search-attributes';
-import { breakerStateQuery, claimProbeUpdate, operatorUpdate, outcomeSignal, type OperatorCommand } from './messages';
+import { breakerStateQuery, claimProbeUpdate, operatorUpdate, outcomeSignal, type BreakerOperatorCommand } from './messages';
 
 /** Continue as new after this many messages even if the server does not suggest it yet. */
 const MESSAGES_PER_RUN = 500;
@@ -87,7 +87,7 @@ export async function breaker(snapshot: BreakerSnapshot): Promise<void> {
       return { ...machine.s };
     },
     {
-      validator: (command: OperatorCommand) => {
+      validator: (command: BreakerOperatorCommand) => {
         const action: string = command.action;
         if (action !== 'reset' && action !== 'open') throw ApplicationFailure.nonRetryable(`unknown action ${action}`, 'InvalidCommand');
       },

@@ -183,7 +183,7 @@ class Journal {
   }
 }
 
-type OperatorCommand = ({ type: 'redeliver' } & RedeliverRequest) | ({ type: 'discard' } & DiscardRequest);
+type LeadOperatorCommand = ({ type: 'redeliver' } & RedeliverRequest) | ({ type: 'discard' } & DiscardRequest);
 
 class LeadRun {
   private status: LeadStatus = 'accepted';
@@ -203,7 +203,7 @@ class LeadRun {
   private localTurn: Promise<void> = Promise.resolve();
   /** Search attributes held for the next upsert (lean shape). */
   private readonly pendingAttributes = new Map<string, SearchAttributeUpdatePair>();
-  private command: OperatorCommand | undefined;
+  private command: LeadOperatorCommand | undefined;
   private readonly endpoints = new Map<string, EndpointView>();
   /** Endpoints that have this lead (success): never sent it again, on any redelivery. */
   private readonly deliveredEndpoints = new Set<string>();
@@ -606,6 +606,8 @@ class LeadRun {
       }
       deferrals = 0;
       if (answer.unreported) {
+        // Passed on as the attempt built it, `countsAgainstEndpoint` included (absent in results
+        // recorded by older code: reportToBreaker then decides by the code, see healthOf).
         const report = answer.unreported;
         // Best effort: the breaker misses one report rather than the lead waiting on it.
         await this.inTurn(this.bestEffort.reportToBreaker(report)).catch(() => undefined);

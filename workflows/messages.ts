@@ -34,10 +34,10 @@ export const breakerStateQuery = defineQuery<BreakerSnapshot>('breakerState');
 export const outcomeSignal = defineSignal<[OutcomeReport]>('outcome');
 /** Half-open: ask to be the one probe. The answer is recorded in the asking activity's result. */
 export const claimProbeUpdate = defineUpdate<{ granted: boolean; state: BreakerSnapshot['state'] }, [{ leadId: string }]>('claimProbe');
-export interface OperatorCommand {
+export interface BreakerOperatorCommand {
   action: 'reset' | 'open';
   reason: string;
   by: string;
 }
 /** Operators' reset/open: acknowledged only once the breaker applied it. */
-export const operatorUpdate = defineUpdate<BreakerSnapshot, [OperatorCommand]>('operator');
+export const operatorUpdate = defineUpdate<BreakerSnapshot, [BreakerOperatorCommand]>('operator');

@@ -249,7 +249,7 @@ export class DynamicsReadBackError extends Error {
 export function dynamicsReadBack(answer: DynamicsAnswer, key: string): ReadBack {
   const status = answer.status ?? 0;
   if (answer.phase === 'api' && status === 200) {
-    if (!answer.messageId) throw new DynamicsReadBackError({ outcome: 'transient', code: 'dynamics_unexpected_answer', reason: 'GET leads(<key>): 200 without a leadid' });
+    if (!answer.messageId) throw new DynamicsReadBackError({ outcome: 'transient', code: 'dynamics_unexpected_answer', reason: 'GET leads(<key>): 200 without a leadid', countsAgainstEndpoint: true });
     return { found: true, messageId: answer.messageId, detail: `lead row ${answer.messageId} exists under ${key}${answer.refreshed ? ' (read after one token refresh)' : ''}` };
   }
   if (answer.phase === 'api' && status === 404) return { found: false, detail: `no lead row under ${key} (GET leads(<key>): 404${answer.odataCode ? ` ${answer.odataCode}` : ''})` };
@@ -292,20 +292,31 @@ export function classifyDynamicsAnswer(answer: DynamicsAnswer, now = Date.now())
   const after = retryAfterMs !== undefined ? { retryAfterMs } : {};
 
   if (answer.providerCode === 'already_present') {
-    return { outcome: 'success', code: 'already_present', reason: `lead ${answer.messageId ?? '(id not read)'} already exists (an earlier attempt created it): not written again` };
+    return { outcome: 'success', code: 'already_present', reason: `lead ${answer.messageId ?? '(id not read)'} already exists (an earlier attempt created it): not written again`, countsAgainstEndpoint: false };
   }
-  if (status >= 200 && status < 300) return { outcome: 'success', code: 'ok', reason: `lead ${answer.messageId ?? '(no id)'} created${answer.refreshed ? ' after one token refresh' : ''}` };
+  if (status >= 200 && status < 300) return { outcome: 'success', code: 'ok', reason: `lead ${answer.messageId ?? '(no id)'} created${answer.refreshed ? ' after one token refresh' : ''}`, countsAgainstEndpoint: false };
   if (status === 429 || SERVICE_PROTECTION.has(answer.odataCode ?? '')) {
-    return { outcome: 'transient', code: 'dynamics_rate_limited', reason: `${label} (Dataverse service protection limit)`, ...after };
+    return { outcome: 'transient', code: 'dynamics_rate_limited', reason: `${label} (Dataverse service protection limit)`, countsAgainstEndpoint: true, ...after };
   }
-  if (answer.odataCode === '0x80040333') return { outcome: 'permanent', code: 'dynamics_duplicate_detected', reason: `${label} (the org's duplicate detection rules refuse it)` };
-  if (status >= 500 || status === 408) return { outcome: 'transient', code: `http_${status}`, reason: label, ...after };
-  const named: Record<number, string> = { 400: 'dynamics_bad_request', 401: 'dynamics_unauthorized', 403: 'dynamics_forbidden', 404: 'dynamics_not_found', 405: 'dynamics_method_not_allowed', 413: 'dynamics_payload_too_large' };
+  if (answer.odataCode === '0x80040333') return { outcome: 'permanent', code: 'dynamics_duplicate_detected', reason: `${label} (the org's duplicate detection rules refuse it)`, countsAgainstEndpoint: false };
+  if (status >= 500 || status === 408) return { outcome: 'transient', code: `http_${status}`, reason: label, countsAgainstEndpoint: true, ...after };
+  // Refusals Dataverse names, and whether they count against the endpoint: the app's token and its
+  // privileges do. 404 and 405 do not (as the breaker has always counted them), though a wrong
+  // orgUrl or API version is the endpoint's.
+  const named: Record<number, { code: string; endpointFault: boolean }> = {
+    400: { code: 'dynamics_bad_request', endpointFault: false },
+    401: { code: 'dynamics_unauthorized', endpointFault: true },
+    403: { code: 'dynamics_forbidden', endpointFault: true },
+    404: { code: 'dynamics_not_found', endpointFault: false },
+    405: { code: 'dynamics_method_not_allowed', endpointFault: false },
+    413: { code: 'dynamics_payload_too_large', endpointFault: false },
+  };
   const hint: Record<number, string> = {
     401: ' (the org refuses the token: is the app registered as an application user of this environment?)',
     403: ' (the application user lacks a privilege, e.g. create on lead)',
     404: ' (wrong orgUrl or API version, or the alternate key does not exist)',
   };
-  if (named[status]) return { outcome: 'permanent', code: named[status], reason: `${label}${hint[status] ?? ''}` };
+  const refusal = named[status];
+  if (refusal) return { outcome: 'permanent', code: refusal.code, reason: `${label}${hint[status] ?? ''}`, countsAgainstEndpoint: refusal.endpointFault };
   return { ...classifyHttpStatus(answer), reason: label };
 }

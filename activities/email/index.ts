@@ -3,11 +3,10 @@ import { Resend, type CreateEmailOptions } from 'resend';
 import type { Classification, EndpointKind, KindAnswer } from '../types';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
-import { MAX_RETRY_AFTER_MS } from '../../shared/delivery';
 import { applyMapping, flattenLead, validateMapping, type Mapping } from '../../shared/mapping';
 import { renderTemplate, validateTemplate } from '../../shared/templates';
 import { maskSecret } from '../../shared/redact';
-import { parseRetryAfter } from '../http-classify';
+import { ENDPOINT_FAULT_STATUSES, parseRetryAfter } from '../http-classify';
 
 /**
  * Email through Resend (the `resend` SDK): from a verified sender domain, to the buyer's
@@ -229,6 +228,11 @@ const PERMANENT_NAMES = new Set([
   'invalid_from_address', 'invalid_to_address', 'invalid_attachment', 'invalid_parameter', 'invalid_access', 'invalid_region',
   'invalid_scope', 'invalid_idempotency_key', 'invalid_idempotent_request', 'not_found', 'method_not_allowed', 'security_error',
 ]);
+/**
+ * Resend error names about the endpoint itself (its API key, its sender), not about one lead's
+ * email: they count against the endpoint's breaker. Any other refusal is about this lead.
+ */
+const ENDPOINT_FAULT_NAMES = new Set(['missing_api_key', 'invalid_api_key', 'restricted_api_key', 'suspended_api_key', 'invalid_from_address']);
 
 /** Next reset of Resend's sending quotas (UTC): the next midnight, or the first of next month. */
 export function quotaResetAt(kind: 'daily' | 'monthly', now: number): number {
@@ -242,43 +246,47 @@ export function classifyResendAnswer(answer: KindAnswer, now = Date.now()): Clas
   const message = answer.providerMessage ?? '';
   const reason = (text: string) => text.replace(/\s+/g, ' ').trim().slice(0, 300);
 
-  if (status !== undefined && status >= 200 && status < 300) return { outcome: 'success', code: 'ok', reason: `sent, Resend id ${answer.messageId ?? '(none)'}` };
+  if (status !== undefined && status >= 200 && status < 300) return { outcome: 'success', code: 'ok', reason: `sent, Resend id ${answer.messageId ?? '(none)'}`, countsAgainstEndpoint: false };
 
   if (status === undefined) {
     switch (name) {
       case LOCAL.suppressed:
-        return { outcome: 'permanent', code: 'suppressed', reason: reason(message) };
+        return { outcome: 'permanent', code: 'suppressed', reason: reason(message), countsAgainstEndpoint: false };
       case LOCAL.noKey:
-        return { outcome: 'permanent', code: 'resend_missing_api_key', reason: reason(message) };
+        return { outcome: 'permanent', code: 'resend_missing_api_key', reason: reason(message), countsAgainstEndpoint: true };
       case LOCAL.unverified:
-        return { outcome: 'permanent', code: 'resend_domain_not_verified', reason: reason(message) };
+        return { outcome: 'permanent', code: 'resend_domain_not_verified', reason: reason(message), countsAgainstEndpoint: true };
       case LOCAL.timeout:
         // Resend may have accepted the email before our deadline: ambiguous (the retry carries the same Idempotency-Key).
-        return { outcome: 'unknown', code: 'timeout', reason: reason(message) };
+        return { outcome: 'unknown', code: 'timeout', reason: reason(message), countsAgainstEndpoint: true };
       case LOCAL.cancelled:
         // Cancelled mid-request: it may have reached Resend (the retry carries the same Idempotency-Key).
-        return { outcome: 'unknown', code: 'cancelled', reason: reason(`${message}; Resend may have received it`) };
+        return { outcome: 'unknown', code: 'cancelled', reason: reason(`${message}; Resend may have received it`), countsAgainstEndpoint: false };
       default:
         // The SDK swallows network failures ({ error, statusCode: null }) without their cause: a refused
         // connection and a reset after the request was sent look the same, so it may have reached Resend.
-        return { outcome: 'unknown', code: 'resend_network_error', reason: reason(`no answer from Resend (${message || 'network error'}); the SDK does not say whether the request reached it`) };
+        return { outcome: 'unknown', code: 'resend_network_error', reason: reason(`no answer from Resend (${message || 'network error'}); the SDK does not say whether the request reached it`), countsAgainstEndpoint: true };
     }
   }
 
   const label = reason(`${status} ${name}: ${message}`);
   const retryAfterMs = parseRetryAfter(answer.headers?.['retry-after'], now);
   if (name === 'daily_quota_exceeded' || name === 'monthly_quota_exceeded') {
-    // Park until the quota resets (at most the project's longest wait; the schedule bounds the rest).
+    // Park until the quota resets (the registry caps the wait; the schedule bounds the rest).
     const resetAt = quotaResetAt(name === 'daily_quota_exceeded' ? 'daily' : 'monthly', now);
-    const wait = Math.min(Math.max(resetAt - now, retryAfterMs ?? 0), MAX_RETRY_AFTER_MS);
-    return { outcome: 'transient', code: `resend_${name}`, reason: reason(`${label} (resets ${new Date(resetAt).toISOString()})`), retryAfterMs: wait };
+    const wait = Math.max(resetAt - now, retryAfterMs ?? 0);
+    return { outcome: 'transient', code: `resend_${name}`, reason: reason(`${label} (resets ${new Date(resetAt).toISOString()})`), countsAgainstEndpoint: true, retryAfterMs: wait };
   }
-  if (name === 'validation_error' && status === 403 && /not verified/i.test(message)) return { outcome: 'permanent', code: 'resend_domain_not_verified', reason: label };
-  if (name === 'validation_error' && (status === 401 || status === 403) && /api key/i.test(message)) return { outcome: 'permanent', code: 'resend_invalid_api_key', reason: label };
+  if (name === 'validation_error' && status === 403 && /not verified/i.test(message)) return { outcome: 'permanent', code: 'resend_domain_not_verified', reason: label, countsAgainstEndpoint: true };
+  if (name === 'validation_error' && (status === 401 || status === 403) && /api key/i.test(message)) return { outcome: 'permanent', code: 'resend_invalid_api_key', reason: label, countsAgainstEndpoint: true };
 
-  const code = /^[a-z_]{1,64}$/.test(name) ? `resend_${name}` : `http_${status}`;
+  const named = /^[a-z_]{1,64}$/.test(name);
+  const code = named ? `resend_${name}` : `http_${status}`;
   const transient = status >= 500 || status === 429 || status === 408 || name === 'rate_limit_exceeded' || name === 'concurrent_idempotent_requests';
-  if (transient) return { outcome: 'transient', code, reason: label, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
-  if (PERMANENT_NAMES.has(name) || (status >= 400 && status < 500)) return { outcome: 'permanent', code, reason: label };
-  return { outcome: 'transient', code, reason: label };
+  if (transient) return { outcome: 'transient', code, reason: label, countsAgainstEndpoint: true, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  if (PERMANENT_NAMES.has(name) || (status >= 400 && status < 500)) {
+    // Named: Resend says what is wrong; unnamed: the status does (as for any HTTP endpoint).
+    return { outcome: 'permanent', code, reason: label, countsAgainstEndpoint: named ? ENDPOINT_FAULT_NAMES.has(name) : ENDPOINT_FAULT_STATUSES.has(status) };
+  }
+  return { outcome: 'transient', code, reason: label, countsAgainstEndpoint: true };
 }

@@ -2,10 +2,10 @@ import { z } from 'zod';
 import type { Classification, EndpointKind, KindAnswer } from '../types';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
-import { MAX_RETRY_AFTER_MS, type ReadBack } from '../../shared/delivery';
+import type { ReadBack } from '../../shared/delivery';
 import { applyMapping, requireKeys, validateMapping, type Mapping } from '../../shared/mapping';
 import { maskSecret } from '../../shared/redact';
-import { classifyHttpStatus, parseRetryAfter } from '../http-classify';
+import { classifyHttpStatus, ENDPOINT_FAULT_STATUSES, parseRetryAfter } from '../http-classify';
 import { oneLine, parseJsonObject } from '../oauth';
 
 /**
@@ -181,7 +181,7 @@ export function hubspotReadBack(status: number, text: string, expected: Record<s
     const contact = parseJsonObject(text);
     const id = typeof contact?.id === 'string' ? contact.id : undefined;
     const held = (contact?.properties && typeof contact.properties === 'object' ? contact.properties : {}) as Record<string, unknown>;
-    if (!id) throw new HubspotReadBackError({ outcome: 'transient', code: 'hubspot_unexpected_answer', reason: `${what}: 200 without a contact id` });
+    if (!id) throw new HubspotReadBackError({ outcome: 'transient', code: 'hubspot_unexpected_answer', reason: `${what}: 200 without a contact id`, countsAgainstEndpoint: true });
     const differing = Object.entries(expected).filter(([name, value]) => !sameValue(name, value, held[name])).map(([name]) => name);
     const names = Object.keys(expected).join(', ');
     if (differing.length === 0) return { found: true, messageId: id, detail: `contact ${id} (matched by email) holds every property this lead writes (${names})` };
@@ -253,8 +253,8 @@ export function classifyHubspotAnswer(answer: HubspotAnswer, now = Date.now()): 
   const retryAfterMs = parseRetryAfter(answer.headers?.['retry-after'], now);
 
   if (status >= 200 && status < 300 && !answer.category) {
-    if (!answer.messageId) return { outcome: 'transient', code: 'hubspot_unexpected_answer', reason: `${status} without a contact id in the answer` };
-    return { outcome: 'success', code: 'ok', reason: `contact ${answer.messageId} ${answer.created === false ? 'updated (matched by email)' : 'created'}` };
+    if (!answer.messageId) return { outcome: 'transient', code: 'hubspot_unexpected_answer', reason: `${status} without a contact id in the answer`, countsAgainstEndpoint: true };
+    return { outcome: 'success', code: 'ok', reason: `contact ${answer.messageId} ${answer.created === false ? 'updated (matched by email)' : 'created'}`, countsAgainstEndpoint: false };
   }
 
   if (status === 429 || answer.category === 'RATE_LIMITS' || answer.category === 'RATE_LIMIT') {
@@ -262,29 +262,33 @@ export function classifyHubspotAnswer(answer: HubspotAnswer, now = Date.now()): 
     if (/DAILY/i.test(policy)) {
       const zone = answer.timeZone ?? 'UTC';
       const resetAt = nextMidnight(zone, now);
-      const wait = Math.min(Math.max(resetAt - now, retryAfterMs ?? 0), MAX_RETRY_AFTER_MS);
-      return { outcome: 'transient', code: 'hubspot_rate_limit_daily', reason: `${label} (daily limit; resets ${new Date(resetAt).toISOString()}, midnight ${zone})`, retryAfterMs: wait };
+      const wait = Math.max(resetAt - now, retryAfterMs ?? 0);
+      return { outcome: 'transient', code: 'hubspot_rate_limit_daily', reason: `${label} (daily limit; resets ${new Date(resetAt).toISOString()}, midnight ${zone})`, countsAgainstEndpoint: true, retryAfterMs: wait };
     }
     const wait = retryAfterMs ?? TEN_SECONDLY_WAIT_MS;
     const code = /SECONDLY/i.test(policy) ? 'hubspot_rate_limit_secondly' : 'hubspot_rate_limited';
-    return { outcome: 'transient', code, reason: `${label}${policy ? ` (policy ${policy})` : ''}`, retryAfterMs: wait };
+    return { outcome: 'transient', code, reason: `${label}${policy ? ` (policy ${policy})` : ''}`, countsAgainstEndpoint: true, retryAfterMs: wait };
   }
 
   if (status === 401 || answer.category === 'INVALID_AUTHENTICATION') {
-    return { outcome: 'permanent', code: 'hubspot_invalid_token', reason: `the private app token was refused (invalid, rotated or the app deleted): ${label}` };
+    // The endpoint's credentials.
+    return { outcome: 'permanent', code: 'hubspot_invalid_token', reason: `the private app token was refused (invalid, rotated or the app deleted): ${label}`, countsAgainstEndpoint: true };
   }
   if (status === 403 || answer.category === 'MISSING_SCOPES') {
     const scopes = answer.missingScopes?.length ? answer.missingScopes.join(', ') : 'crm.objects.contacts.write';
-    return { outcome: 'permanent', code: 'hubspot_missing_scopes', reason: `the private app lacks the scope(s) ${scopes}: ${label}` };
+    // Not counted against the endpoint (as the breaker always had it), though it is the app's setup.
+    return { outcome: 'permanent', code: 'hubspot_missing_scopes', reason: `the private app lacks the scope(s) ${scopes}: ${label}`, countsAgainstEndpoint: false };
   }
-  if (status >= 500 || status === 408 || status === 425) return { outcome: 'transient', code: `http_${status}`, reason: label, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  if (status >= 500 || status === 408 || status === 425) return { outcome: 'transient', code: `http_${status}`, reason: label, countsAgainstEndpoint: true, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
 
   const category = answer.category ?? '';
   const code = category === 'VALIDATION_ERROR' ? 'hubspot_validation_error' : /^[A-Z_]{1,64}$/.test(category) ? `hubspot_${category.toLowerCase()}` : `http_${status}`;
   if (status >= 200 && status < 300) {
-    // 207: the input failed inside a batch answer.
-    return { outcome: PERMANENT_CATEGORIES.has(category) ? 'permanent' : 'transient', code, reason: label };
+    // 207: the input failed inside a batch answer: about this contact (retried when HubSpot's category is not a known refusal).
+    const permanent = PERMANENT_CATEGORIES.has(category);
+    return { outcome: permanent ? 'permanent' : 'transient', code, reason: label, countsAgainstEndpoint: !permanent };
   }
-  if (status >= 400 && status < 500) return { outcome: 'permanent', code, reason: label };
+  // HubSpot's category says what is wrong with this contact; without one, the status says it (404/405/410: the address).
+  if (status >= 400 && status < 500) return { outcome: 'permanent', code, reason: label, countsAgainstEndpoint: code === `http_${status}` && ENDPOINT_FAULT_STATUSES.has(status) };
   return { ...classifyHttpStatus(answer), reason: label };
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Classification, EndpointKind, KindAnswer, SendIO } from '../types';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
-import { MAX_RETRY_AFTER_MS, type ReadBack } from '../../shared/delivery';
+import type { ReadBack } from '../../shared/delivery';
 import { applyMapping, requireKeys, validateMapping, type Mapping } from '../../shared/mapping';
 import { classifyHttpStatus, parseRetryAfter } from '../http-classify';
 import { ClientCredentialsCache, classifyTokenFailure, deadline, oneLine, parseJson, tokenCacheKey, type CachedToken, type TokenRequest } from '../oauth';
@@ -224,7 +224,7 @@ export function salesforceReadBack(answer: SalesforceAnswer, field: string): Rea
   const status = answer.status ?? 0;
   if (answer.phase === 'api' && status === 200) {
     const id = answer.messageId;
-    if (!id) throw new SalesforceReadBackError({ outcome: 'transient', code: 'salesforce_unexpected_answer', reason: `${what}: 200 without an Id` });
+    if (!id) throw new SalesforceReadBackError({ outcome: 'transient', code: 'salesforce_unexpected_answer', reason: `${what}: 200 without an Id`, countsAgainstEndpoint: true });
     return { found: true, messageId: id, detail: `Lead ${id} holds this lead id in ${field}${answer.refreshed ? ' (read after one token refresh)' : ''}` };
   }
   if (answer.phase === 'api' && status === 404) {
@@ -261,6 +261,11 @@ export function readSalesforceAnswer(status: number, text: string): SalesforceAn
 }
 
 const TRANSIENT_CODES = new Set(['UNABLE_TO_LOCK_ROW', 'SERVER_UNAVAILABLE', 'QUERY_TIMEOUT', 'REQUEST_RUNNING_TOO_LONG', 'CONCURRENT_PER_ORG_LONG_TXN_LIMIT_EXCEEDED']);
+/**
+ * Error codes about the endpoint itself (the app's session or its Authorization header), not about
+ * one lead: they count against the endpoint's breaker. Any other named refusal is about this lead.
+ */
+const ENDPOINT_FAULT_CODES = new Set(['INVALID_SESSION_ID', 'INVALID_AUTH_HEADER']);
 
 export function classifySalesforceAnswer(answer: SalesforceAnswer, now = Date.now()): Classification {
   if (answer.phase === 'token') return classifyTokenFailure('salesforce', answer);
@@ -272,15 +277,15 @@ export function classifySalesforceAnswer(answer: SalesforceAnswer, now = Date.no
 
   if (status >= 200 && status < 300) {
     const what = answer.created === false ? 'updated (an earlier attempt or another system had created it)' : 'created';
-    return { outcome: 'success', code: 'ok', reason: `Lead ${answer.messageId ?? '(no id)'} ${what}${answer.refreshed ? ' after one token refresh' : ''}` };
+    return { outcome: 'success', code: 'ok', reason: `Lead ${answer.messageId ?? '(no id)'} ${what}${answer.refreshed ? ' after one token refresh' : ''}`, countsAgainstEndpoint: false };
   }
-  if (status === 300) return { outcome: 'permanent', code: 'salesforce_multiple_matches', reason: `${label}: the external id matches several Leads (make the field Unique)` };
+  if (status === 300) return { outcome: 'permanent', code: 'salesforce_multiple_matches', reason: `${label}: the external id matches several Leads (make the field Unique)`, countsAgainstEndpoint: false };
   if (errorCode === 'REQUEST_LIMIT_EXCEEDED') {
-    return { outcome: 'transient', code: 'salesforce_request_limit_exceeded', reason: `${label} (the org's API allowance is spent: paused, not failed)`, retryAfterMs: Math.min(Math.max(retryAfterMs ?? 0, REQUEST_LIMIT_WAIT_MS), MAX_RETRY_AFTER_MS) };
+    return { outcome: 'transient', code: 'salesforce_request_limit_exceeded', reason: `${label} (the org's API allowance is spent: paused, not failed)`, countsAgainstEndpoint: true, retryAfterMs: Math.max(retryAfterMs ?? 0, REQUEST_LIMIT_WAIT_MS) };
   }
-  if (TRANSIENT_CODES.has(errorCode)) return { outcome: 'transient', code: `salesforce_${errorCode.toLowerCase()}`, reason: label, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
-  if (status === 401) return { outcome: 'permanent', code: 'salesforce_invalid_session', reason: `${label}: the org refuses the app's token` };
-  if (status >= 500 || status === 408 || status === 429) return { outcome: 'transient', code: errorCode ? `salesforce_${errorCode.toLowerCase()}` : `http_${status}`, reason: label, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
-  if (/^[A-Z_]{1,80}$/.test(errorCode)) return { outcome: 'permanent', code: `salesforce_${errorCode.toLowerCase()}`, reason: label };
+  if (TRANSIENT_CODES.has(errorCode)) return { outcome: 'transient', code: `salesforce_${errorCode.toLowerCase()}`, reason: label, countsAgainstEndpoint: true, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  if (status === 401) return { outcome: 'permanent', code: 'salesforce_invalid_session', reason: `${label}: the org refuses the app's token`, countsAgainstEndpoint: true };
+  if (status >= 500 || status === 408 || status === 429) return { outcome: 'transient', code: errorCode ? `salesforce_${errorCode.toLowerCase()}` : `http_${status}`, reason: label, countsAgainstEndpoint: true, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  if (/^[A-Z_]{1,80}$/.test(errorCode)) return { outcome: 'permanent', code: `salesforce_${errorCode.toLowerCase()}`, reason: label, countsAgainstEndpoint: ENDPOINT_FAULT_CODES.has(errorCode) };
   return { ...classifyHttpStatus(answer), reason: label };
 }

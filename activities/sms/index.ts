@@ -6,7 +6,7 @@ import type { Classification, EndpointKind, KindAnswer, LoadedEndpoint, Prepared
 import type { ReadBack } from '../../shared/delivery';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
-import { OutboundError, type OutboundErrorCode } from '../../shared/http/outbound';
+import { OutboundError } from '../../shared/http/outbound';
 import { applyMapping, flattenLead, MappingError, validateMapping, type Mapping } from '../../shared/mapping';
 import { parseTemplate, renderTemplate, validateTemplate } from '../../shared/templates';
 import { maskSecret } from '../../shared/redact';
@@ -136,12 +136,21 @@ export const CARRIER_CODES: Readonly<Record<number, string>> = {
 };
 /** Carrier outcomes that mean the number cannot receive our texts: the number is suppressed. */
 export const SUPPRESSING_CARRIER_CODES = new Set([30004, 30005, 30006]);
+/**
+ * Permanent codes about the endpoint itself (its credentials, its sender), not about one lead's
+ * number: they count against the endpoint's breaker. The other permanent codes are about the lead.
+ */
+export const ENDPOINT_FAULT_CODES: ReadonlySet<number> = new Set([
+  20003, // authentication failed
+  21606, // 'From' is not a valid message-capable number
+  21608, // 'To' is not verified: a trial account
+]);
 
 export function classifySms(answer: KindAnswer): Classification {
-  if (answer.providerCode === 'suppressed') return { outcome: 'permanent', code: 'suppressed', reason: answer.providerMessage ?? 'the number is on the suppression list' };
+  if (answer.providerCode === 'suppressed') return { outcome: 'permanent', code: 'suppressed', reason: answer.providerMessage ?? 'the number is on the suppression list', countsAgainstEndpoint: false };
   const status = answer.status ?? 0;
   if (status >= 200 && status < 300) {
-    return { outcome: 'success', code: answer.providerCode === 'already_sent' ? 'already_sent' : 'ok', reason: answer.providerMessage ?? `${status}` };
+    return { outcome: 'success', code: answer.providerCode === 'already_sent' ? 'already_sent' : 'ok', reason: answer.providerMessage ?? `${status}`, countsAgainstEndpoint: false };
   }
   const retryAfterMs = parseRetryAfter(answer.headers?.['retry-after']);
   const after = retryAfterMs !== undefined ? { retryAfterMs } : {};
@@ -152,10 +161,10 @@ export function classifySms(answer: KindAnswer): Classification {
     return { ...byStatus, reason: `${byStatus.reason}${answer.providerMessage ? '' : ' (no Twilio error code)'}` };
   }
   const label = `${code} ${answer.providerMessage ?? PERMANENT_CODES[code] ?? TRANSIENT_CODES[code] ?? ''}`.trim();
-  if (PERMANENT_CODES[code] !== undefined) return { outcome: 'permanent', code: `twilio_${code}`, reason: label };
-  if (TRANSIENT_CODES[code] !== undefined || status === 429 || status >= 500) return { outcome: 'transient', code: `twilio_${code}`, reason: label, ...after };
+  if (PERMANENT_CODES[code] !== undefined) return { outcome: 'permanent', code: `twilio_${code}`, reason: label, countsAgainstEndpoint: ENDPOINT_FAULT_CODES.has(code) };
+  if (TRANSIENT_CODES[code] !== undefined || status === 429 || status >= 500) return { outcome: 'transient', code: `twilio_${code}`, reason: label, countsAgainstEndpoint: true, ...after };
   // An unknown code: retried, and the endpoint's backoff schedule bounds how often.
-  return { outcome: 'transient', code: `twilio_${code}`, reason: `${label} (unknown Twilio code: retried within the backoff schedule)`, ...after };
+  return { outcome: 'transient', code: `twilio_${code}`, reason: `${label} (unknown Twilio code: retried within the backoff schedule)`, countsAgainstEndpoint: true, ...after };
 }
 
 // ---- the request ------------------------------------------------------------------------------
@@ -246,31 +255,15 @@ function bodyText(body: unknown): string {
   return typeof body === 'string' ? body : JSON.stringify(body);
 }
 
-const NETWORK_CODES: Record<string, OutboundErrorCode> = {
-  ECONNABORTED: 'timeout',
-  ETIMEDOUT: 'timeout',
-  ERR_CANCELED: 'aborted',
-  ECONNREFUSED: 'connection_refused',
-  ECONNRESET: 'connection_reset',
-  EPIPE: 'connection_reset',
-  ENOTFOUND: 'dns_error',
-  EAI_AGAIN: 'dns_error',
-  CERT_HAS_EXPIRED: 'tls_error',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'tls_error',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'tls_error',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'tls_error',
-};
-
-/** A network failure of the SDK (axios) as the registry's OutboundError (classified transient). */
-export function networkError(error: unknown, timeoutMs: number): OutboundError | undefined {
+/**
+ * A failure of the SDK's transport (an axios error: Twilio did not answer) as the registry's
+ * `network_error`, the original as its cause: the registry names it (refused, reset, DNS, TLS,
+ * timeout, cancelled) from its one table. Anything else is not a network failure: undefined.
+ */
+export function networkError(error: unknown): OutboundError | undefined {
   if (!(error instanceof Error)) return undefined;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code !== 'string' || !(code in NETWORK_CODES)) {
-    return error.name === 'AxiosError' ? new OutboundError('network_error', error.message, { cause: error }) : undefined;
-  }
-  const mapped = NETWORK_CODES[code]!;
-  const message = mapped === 'timeout' ? `no answer from Twilio within ${timeoutMs / 1000}s` : `${code}: ${error.message}`;
-  return new OutboundError(mapped, message, { cause: error });
+  if (error.name !== 'AxiosError' && (error as { isAxiosError?: unknown }).isAxiosError !== true) return undefined;
+  return new OutboundError('network_error', error.message, { cause: error });
 }
 
 /** One page of the newest messages to a number: more than a retry after minutes can be behind. */
@@ -293,12 +286,12 @@ export class SmsReadBackError extends Error {
 }
 
 /** The list read's failure: a network error as the registry's OutboundError, Twilio's refusal as SmsReadBackError. */
-export function listFailure(error: unknown, timeoutMs: number): Error {
+export function listFailure(error: unknown): Error {
   if (error instanceof Error && typeof (error as { status?: unknown }).status === 'number') {
     const rest = error as unknown as { status: number; code?: number; message: string };
     return new SmsReadBackError(rest.status, rest.code, `Twilio refused the Messages list read: ${rest.status}${rest.code !== undefined ? ` ${rest.code}` : ''} ${rest.message}`.trim());
   }
-  return networkError(error, timeoutMs) ?? (error instanceof Error ? error : new Error(String(error)));
+  return networkError(error) ?? (error instanceof Error ? error : new Error(String(error)));
 }
 
 interface RecipientResult {
@@ -358,7 +351,7 @@ export function createSmsKind(deps: KindDeps) {
   /** What this attempt's read-back found, per number (a SID, or null: looked, not there): the send texts only the others. */
   const readBacks = new WeakMap<Prepared<SmsPayload>, Map<string, string | null>>();
 
-  async function sendOne(client: twilio.Twilio, http: ProviderRequestClient, message: OutgoingMessage, payload: SmsPayload, timeoutMs: number, checked?: Map<string, string | null>): Promise<RecipientResult> {
+  async function sendOne(client: twilio.Twilio, http: ProviderRequestClient, message: OutgoingMessage, payload: SmsPayload, checked?: Map<string, string | null>): Promise<RecipientResult> {
     const blocked = await suppression(message.to);
     if (blocked) {
       return {
@@ -403,7 +396,7 @@ export function createSmsKind(deps: KindDeps) {
         if (rest.code === 21610) await suppress(message.to, 'unsubscribed (replied STOP)', 'twilio:21610');
         return { to: message.to, answer };
       }
-      throw networkError(error, timeoutMs) ?? error;
+      throw networkError(error) ?? error;
     }
   }
 
@@ -471,7 +464,7 @@ export function createSmsKind(deps: KindDeps) {
       const { client, http } = clientFor(endpoint.secrets, io);
       const checked = readBacks.get(prepared);
       const results: RecipientResult[] = [];
-      for (const message of prepared.payload.messages) results.push(await sendOne(client, http, message, prepared.payload, io.timeoutMs, checked));
+      for (const message of prepared.payload.messages) results.push(await sendOne(client, http, message, prepared.payload, checked));
       return combine(results);
     },
     classify: classifySms,
@@ -492,7 +485,7 @@ export function createSmsKind(deps: KindDeps) {
         try {
           checked.set(message.to, (await findExisting(client, message, payload)) ?? null);
         } catch (error) {
-          throw listFailure(error, io.timeoutMs);
+          throw listFailure(error);
         }
       }
       readBacks.set(prepared, checked);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { EndpointKind, LoadedEndpoint } from '../types';
 import { classifyHttpStatus } from '../http-classify';
 import { applyMapping, validateMapping, type Mapping } from '../../shared/mapping';
-import { generateSigningSecret, isSigningSecret, webhookHeaders } from '../../shared/signing';
+import { generateSigningSecret, isSigningSecret, webhookHeaders } from '../../shared/webhook-signature';
 import { maskSecret, redactUrl } from '../../shared/redact';
 
 /**

@@ -87,12 +87,15 @@ export function zapierId(body: string): string | undefined {
   return undefined;
 }
 
-/** 2xx success; every other status transient (Retry-After honoured): the schedule bounds the retries. */
+/**
+ * 2xx success; every other status transient (Retry-After honoured): the schedule bounds the
+ * retries. A hook that does not take the lead counts against the endpoint, whatever the status.
+ */
 export function classifyZapierAnswer(answer: KindAnswer): Classification {
   const status = answer.status ?? 0;
   const label = `${status}${answer.providerMessage ? ` ${answer.providerMessage}` : ''}`;
-  if (status >= 200 && status < 300) return { outcome: 'success', code: 'ok', reason: answer.messageId ? `${label}, Zapier id ${answer.messageId}` : label };
+  if (status >= 200 && status < 300) return { outcome: 'success', code: 'ok', reason: answer.messageId ? `${label}, Zapier id ${answer.messageId}` : label, countsAgainstEndpoint: false };
   const retryAfterMs = parseRetryAfter(answer.headers?.['retry-after']);
   const reason = status >= 300 && status < 400 ? `${label}: redirect not followed; retried` : `${label}; retried`;
-  return { outcome: 'transient', code: `http_${status}`, reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  return { outcome: 'transient', code: `http_${status}`, reason, countsAgainstEndpoint: true, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
 }

@@ -10,15 +10,15 @@ import type { KeyRing } from '../../shared/crypto';
 import { errorHandler, jsonBody, notFound, requestContext, securityHeaders } from '../../shared/http/express';
 import { rateLimit } from '../../shared/http/rate-limit';
 import type { Logger } from '../../shared/logger';
-import type { Models } from '../../shared/models';
-import { pingStore } from '../../shared/models';
+import type { Models } from '../../shared/store';
+import { pingStore } from '../../shared/store';
 import { pingTemporal } from '../../shared/temporal';
 import { createStoreGate } from '../../shared/store-gate';
-import { createAdminRoutes } from './admin';
-import { createOperationsRoutes } from './operations';
+import { createAdminRoutes, createAdminUseCases } from './admin';
+import { createOperatorRoutes, createOperatorUseCases } from './operator';
 import { createCodecRoutes } from './codec';
 import type { PayloadCodec } from '@temporalio/common';
-import { authenticate, createSourceAuth, requireAdmin } from './auth';
+import { authenticate, createSourceAuth, requireAdmin } from '../../shared/http/auth';
 import { leadRoutes } from './leads';
 import { createCallbackRoutes } from './callbacks';
 import type { ProviderSettings } from '../../activities/providers';
@@ -74,13 +74,13 @@ export function createApp(deps: IntakeDeps): express.Express {
   // Provider callbacks verify signatures on the raw body: mounted before any body parser.
   app.use('/v1/callbacks', createCallbackRoutes({ models: deps.models, providers: deps.providers, credentials: deps.credentials, client: deps.client, logger: deps.logger }));
 
-  const admin = createAdminRoutes({ models: deps.models, registry: deps.registry, credentials: deps.credentials, sources });
+  const admin = createAdminRoutes(createAdminUseCases({ models: deps.models, registry: deps.registry, credentials: deps.credentials, sources }));
   const adminOnly = [authenticate({ adminToken: deps.adminToken, sources, allowSources: false }), requireAdmin(), ...body];
-  app.use('/v1/admin', ...adminOnly, admin, createOperationsRoutes({
+  app.use('/v1/admin', ...adminOnly, admin, createOperatorRoutes(createOperatorUseCases({
     models: deps.models, client: deps.client, registry: deps.registry, credentials: deps.credentials,
     deliveryTaskQueue: deps.deliveryTaskQueue, temporalTimeoutMs: deps.temporalTimeoutMs,
     stuckNotStartedAfterMs: deps.stuckNotStartedAfterMs ?? 120_000,
-  }));
+  })));
   // The mapping preview is also reachable without the /admin prefix (same admin token).
   app.post('/v1/buyers/:buyerId/endpoints/:endpointId/preview', ...adminOnly, (req, res, next) => {
     req.url = `/buyers/${encodeURIComponent(String(req.params.buyerId))}/endpoints/${encodeURIComponent(String(req.params.endpointId))}/preview`;

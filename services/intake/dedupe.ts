@@ -13,24 +13,14 @@
  * and intake relies on Temporal alone; a request never fails because of it.
  */
 import { newId } from '../../shared/ids';
-import { tryParseDuration } from '../../shared/durations';
 import type { Logger } from '../../shared/logger';
-import { isDuplicateKeyError, type LeadDoc, type Models } from '../../shared/models';
+import { isDuplicateKeyError, type LeadDoc, type Models } from '../../shared/store';
 import { StoreUnavailableError, type StoreGate } from '../../shared/store-gate';
 
-export const DEFAULT_DUPLICATE_WINDOW = '60s';
-/** The longest window a source may set (claims are cleaned up after their own window). */
-export const MAX_DUPLICATE_WINDOW_MS = 86_400_000;
 /** Bound of intake's duplicate checks against the store. */
 export const DEDUPE_TIMEOUT_MS = 400;
 /** Every this many claims, expired ones are deleted (no TTL indexes on FerretDB). */
 const CLEANUP_EVERY = 200;
-
-/** The window in ms for a source's setting ("0s" = off; absent or unreadable = the default). */
-export function duplicateWindowMs(setting: string | undefined): number {
-  const ms = setting === undefined ? undefined : tryParseDuration(setting);
-  return Math.min(ms ?? tryParseDuration(DEFAULT_DUPLICATE_WINDOW)!, MAX_DUPLICATE_WINDOW_MS);
-}
 
 /** The stored summary of a lead (undefined: none; 'unknown': the store did not answer in time). */
 export async function findStoredLead(models: Models, gate: StoreGate, leadId: string): Promise<Pick<LeadDoc, '_id' | 'sourceId' | 'bodyHash'> | undefined | 'unknown'> {

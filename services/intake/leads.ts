@@ -10,17 +10,18 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import { isGrpcCancelledError, isGrpcDeadlineError, type Client } from '@temporalio/client';
 import { leadSchema } from '../../shared/lead';
 import { deriveLeadId, SAFE_ID_RE } from '../../shared/ids';
-import { ValidationError, AppError, NotFoundError, UnavailableError, fieldErrorsFromIssues } from '../../shared/errors';
+import { ValidationError, AppError, NotFoundError, UnavailableError } from '../../shared/errors';
+import { parseWith } from '../../shared/http/validate';
 import { leadBodyHash } from '../../shared/journal-hash';
 import { createStoreGate, type StoreGate } from '../../shared/store-gate';
 import { leadWorkflowId, type DeliverLeadInput, type LeadView } from '../../shared/delivery';
 import { SA } from '../../shared/search-attributes';
 import { isTemporalUnreachable } from '../../shared/temporal';
 import { addLogContext, type Logger } from '../../shared/logger';
-import type { Models } from '../../shared/models';
+import type { Models } from '../../shared/store';
 import { leadStatusQuery } from '../../workflows/messages';
 import type { deliverLead } from '../../workflows/deliverLead';
-import { callerOf } from './auth';
+import { callerOf } from '../../shared/http/auth';
 import { createPayloadClaims, findStoredLead, type PayloadClaims } from './dedupe';
 
 export interface LeadDeps {
@@ -61,9 +62,7 @@ export async function acceptLead(
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ValidationError([{ path: '(body)', message: 'must be a JSON object' }]);
   }
-  const parsed = leadSchema.safeParse(body);
-  if (!parsed.success) throw new ValidationError(fieldErrorsFromIssues(parsed.error.issues));
-  const { id: clientId, ...lead } = parsed.data;
+  const { id: clientId, ...lead } = parseWith(leadSchema, body);
   const clientKey = clientId ?? idempotencyKey;
   const bodyHash = leadBodyHash(lead);
   // Without a client id: an identical payload within the source's window reuses the first post's id.

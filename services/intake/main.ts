@@ -8,7 +8,7 @@ import { parseDuration } from '../../shared/durations';
 import { createOutbound } from '../../shared/http/outbound';
 import { listen } from '../../shared/http/express';
 import { createLogger } from '../../shared/logger';
-import { connectStore } from '../../shared/models';
+import { connectStore } from '../../shared/store';
 import { connectClient } from '../../shared/temporal';
 import { runService } from '../run';
 import { createApp } from './app';

@@ -5,11 +5,11 @@
  * endpoints and the public receipt keys.
  */
 import express, { Router } from 'express';
-import { authenticate, requireAdmin, createSourceAuth } from '../intake/auth';
+import { authenticate, requireAdmin, createSourceAuth } from '../../shared/http/auth';
 import { errorHandler, notFound, requestContext, securityHeaders } from '../../shared/http/express';
-import { pingStore } from '../../shared/models';
+import { pingStore } from '../../shared/store';
 import { NotFoundError } from '../../shared/errors';
-import { idParam } from '../intake/validate';
+import { idParam } from '../../shared/http/validate';
 import { createAttemptRoutes } from './attempts';
 import type { LogDeps } from './deps';
 import { createEvidenceRoutes, createPublicEvidenceRoutes } from './evidence';

@@ -19,10 +19,11 @@ import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { csvRow } from '../../shared/csv';
-import { ValidationError, fieldErrorsFromIssues, type FieldError } from '../../shared/errors';
+import { ValidationError, type FieldError } from '../../shared/errors';
+import { parseWith } from '../../shared/http/validate';
 import { SAFE_ID_RE } from '../../shared/ids';
 import { OUTCOME_CLASSES } from '../../shared/delivery';
-import type { LogEntryDoc } from '../../shared/models';
+import type { LogEntryDoc } from '../../shared/store';
 import type { LogDeps } from './deps';
 import { attemptItem, openDocs } from './read';
 
@@ -134,24 +135,22 @@ function toFilters(raw: RawFilters, errors: FieldError[]): AttemptFilters {
 }
 
 export function parsePageQuery(query: unknown): { filters: AttemptFilters; cursor?: AttemptCursor; limit: number } {
-  const parsed = pageQuery.safeParse(query ?? {});
-  if (!parsed.success) throw new ValidationError(fieldErrorsFromIssues(parsed.error.issues, 'query.'));
+  const parsed = parseWith(pageQuery, query ?? {}, 'query.');
   const errors: FieldError[] = [];
-  const filters = toFilters(parsed.data, errors);
+  const filters = toFilters(parsed, errors);
   let cursor: AttemptCursor | undefined;
-  if (parsed.data.cursor !== undefined) {
-    cursor = decodeCursor(parsed.data.cursor);
+  if (parsed.cursor !== undefined) {
+    cursor = decodeCursor(parsed.cursor);
     if (!cursor) errors.push({ path: 'query.cursor', message: 'is not a cursor from this API (use the `next` of a previous page)' });
   }
   if (errors.length) throw new ValidationError(errors);
-  return { filters, ...(cursor ? { cursor } : {}), limit: parsed.data.limit ?? DEFAULT_LIMIT };
+  return { filters, ...(cursor ? { cursor } : {}), limit: parsed.limit ?? DEFAULT_LIMIT };
 }
 
 export function parseExportQuery(query: unknown): AttemptFilters {
-  const parsed = exportQuery.safeParse(query ?? {});
-  if (!parsed.success) throw new ValidationError(fieldErrorsFromIssues(parsed.error.issues, 'query.'));
+  const parsed = parseWith(exportQuery, query ?? {}, 'query.');
   const errors: FieldError[] = [];
-  const filters = toFilters(parsed.data, errors);
+  const filters = toFilters(parsed, errors);
   if (errors.length) throw new ValidationError(errors);
   return filters;
 }

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { entryHash } from '../../shared/journal-hash';
-import type { LogEntryDoc } from '../../shared/models';
+import type { LogEntryDoc } from '../../shared/store';
 
 export interface ChainCheck {
   ok: boolean;

@@ -6,9 +6,9 @@ import { ConfigError, type Config } from '../../shared/config';
 import { parseKeyRing } from '../../shared/crypto';
 import { parseDuration } from '../../shared/durations';
 import type { Logger } from '../../shared/logger';
-import type { Models } from '../../shared/models';
+import type { Models } from '../../shared/store';
 import { createLeadKeys, type LeadKeys } from './lead-keys';
-import { createSigner, type Signer } from './signing';
+import { createSigner, type Signer } from './receipt-signing';
 
 export interface LogDeps {
   store: Connection;

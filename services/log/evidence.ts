@@ -4,10 +4,10 @@
  */
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { AppError, NotFoundError, ValidationError, fieldErrorsFromIssues } from '../../shared/errors';
-import type { DailyRootDoc, LeadDoc, LogEntryDoc } from '../../shared/models';
+import { AppError, NotFoundError, ValidationError } from '../../shared/errors';
+import type { DailyRootDoc, LeadDoc, LogEntryDoc } from '../../shared/store';
 import { lookupHash } from './pii';
-import { idParam } from '../intake/validate';
+import { idParam, parseWith } from '../../shared/http/validate';
 import { verifyChain } from './chain';
 import type { LogDeps } from './deps';
 import { createMaintenanceActivities } from './maintenance';
@@ -38,9 +38,7 @@ export function createEvidenceRoutes(deps: LogDeps): Router {
 
   // Find leads by id, email or phone: email and phone through their keyed hashes.
   router.get('/v1/lookup', async (req, res) => {
-    const q = z.object({ leadId: z.string().max(128).optional(), email: z.string().max(254).optional(), phone: z.string().max(40).optional() }).strict().safeParse(req.query);
-    if (!q.success) throw new ValidationError(fieldErrorsFromIssues(q.error.issues, 'query.'));
-    const { leadId, email, phone } = q.data;
+    const { leadId, email, phone } = parseWith(z.object({ leadId: z.string().max(128).optional(), email: z.string().max(254).optional(), phone: z.string().max(40).optional() }).strict(), req.query, 'query.');
     if ([leadId, email, phone].filter(Boolean).length !== 1) throw new ValidationError([{ path: 'query', message: 'give one of leadId, email, phone' }]);
     const [field, value] = leadId ? ['_id', leadId] : email ? ['emailHash', lookupHash(deps.lookupKey, 'email', email)] : ['phoneHash', lookupHash(deps.lookupKey, 'phone', phone!)];
     const leads = await models.Lead.find({ [field]: value } as Record<string, string>).sort({ receivedAt: -1 }).limit(100).lean<LeadDoc[]>();
@@ -84,9 +82,8 @@ export function createEvidenceRoutes(deps: LogDeps): Router {
   });
 
   router.post('/v1/retention/run', express.json(), async (req, res) => {
-    const body = z.object({ at: instant.optional() }).strict().safeParse(req.body ?? {});
-    if (!body.success) throw new ValidationError(fieldErrorsFromIssues(body.error.issues));
-    res.json(await maintenance.shredExpiredLeads({ now: body.data.at ? Date.parse(body.data.at) : Date.now() }));
+    const body = parseWith(z.object({ at: instant.optional() }).strict(), req.body ?? {});
+    res.json(await maintenance.shredExpiredLeads({ now: body.at ? Date.parse(body.at) : Date.now() }));
   });
 
   const reconcileQuery = z
@@ -102,9 +99,7 @@ export function createEvidenceRoutes(deps: LogDeps): Router {
     .refine((q) => [q.leadIdColumn, q.emailColumn, q.phoneColumn].filter(Boolean).length === 1, { message: 'name exactly one of leadIdColumn, emailColumn, phoneColumn', path: ['leadIdColumn'] });
   router.post('/v1/reconcile', express.text({ type: ['text/csv', 'text/plain', 'application/csv'], limit: '50mb' }), async (req, res) => {
     if (typeof req.body !== 'string') throw new AppError(415, 'unsupported_media_type', 'Send the buyer’s export as text/csv.');
-    const parsed = reconcileQuery.safeParse(req.query);
-    if (!parsed.success) throw new ValidationError(fieldErrorsFromIssues(parsed.error.issues, 'query.'));
-    const q = parsed.data;
+    const q = parseWith(reconcileQuery, req.query, 'query.');
     const from = Date.parse(q.from);
     const to = Date.parse(q.to);
     if (!(from < to)) throw new ValidationError([{ path: 'query.to', message: 'must be after from' }]);

@@ -13,7 +13,7 @@ import type { AppendJournalInput, AppendJournalResult, JournalEntry } from '../.
 import { parseDuration } from '../../shared/durations';
 import { entryHash, leadBodyHash } from '../../shared/journal-hash';
 import type { Logger } from '../../shared/logger';
-import { isDuplicateKeyError, type LogEntryDoc, type LeadDoc, type Models, type SourceDoc } from '../../shared/models';
+import { isDuplicateKeyError, type LogEntryDoc, type LeadDoc, type Models, type SourceDoc } from '../../shared/store';
 import type { LeadKeys } from './lead-keys';
 import { lookupHash, sealEntry } from './pii';
 

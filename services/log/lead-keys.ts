@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { openJson, sealJson, type KeyRing } from '../../shared/crypto';
-import { isDuplicateKeyError, type LeadKeyDoc, type Models } from '../../shared/models';
+import { isDuplicateKeyError, type LeadKeyDoc, type Models } from '../../shared/store';
 
 const CACHE_MS = 30_000;
 const aad = (leadId: string) => `lead-key:${leadId}`;

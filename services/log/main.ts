@@ -3,7 +3,7 @@ import { loadConfig } from '../../shared/config';
 import { dataConverter } from '../../shared/codec';
 import { listen } from '../../shared/http/express';
 import { createLogger } from '../../shared/logger';
-import { connectStore } from '../../shared/models';
+import { connectStore } from '../../shared/store';
 import { connectWorker } from '../../shared/temporal';
 import { installRuntimeLogger } from '../../shared/worker-runtime';
 import { runService } from '../run';

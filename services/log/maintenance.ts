@@ -3,10 +3,10 @@
  * Merkle root over all journal entries of a UTC day, signed; and retention, which deletes the
  * data keys of leads whose PII expired (crypto-shredding) and their lookup hashes.
  */
-import type { DailyRootDoc, LogEntryDoc, Models } from '../../shared/models';
+import type { DailyRootDoc, LogEntryDoc, Models } from '../../shared/store';
 import { merkleRoot } from './chain';
 import type { LeadKeys } from './lead-keys';
-import type { Signer } from './signing';
+import type { Signer } from './receipt-signing';
 
 export interface MaintenanceDeps {
   models: Models;

@@ -2,7 +2,7 @@
  * Reading the delivery log: journal entries with the lead's PII opened by its data key (or shown
  * as removed once the key was shredded). Used by the APIs, the CSV export and the dispute page.
  */
-import type { LogEntryDoc, Models } from '../../shared/models';
+import type { LogEntryDoc, Models } from '../../shared/store';
 import type { LeadKeys } from './lead-keys';
 import { openEntry } from './pii';
 

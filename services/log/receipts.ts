@@ -4,9 +4,9 @@
  * Anyone with the published keys can check it offline (scripts/verify-receipt.mjs); the log
  * service checks a receipt against what it holds now (POST /v1/receipts/verify).
  */
-import type { LogEntryDoc } from '../../shared/models';
+import type { LogEntryDoc } from '../../shared/store';
 import { recomputeHash, verifyChain } from './chain';
-import type { Signer } from './signing';
+import type { Signer } from './receipt-signing';
 
 export interface ReceiptEntry {
   seq: number;

@@ -5,7 +5,7 @@
  * export (each with its evidence: the accepted attempt and a receipt link), which rows appear
  * more than once, and which rows name leads we never delivered to that buyer in the period.
  */
-import type { LeadDoc, LogEntryDoc, Models } from '../../shared/models';
+import type { LeadDoc, LogEntryDoc, Models } from '../../shared/store';
 import { parseCsv } from '../../shared/csv';
 import { lookupHash } from './pii';
 

@@ -6,7 +6,7 @@ import { dataConverter } from '../../shared/codec';
 import { parseKeyRing } from '../../shared/crypto';
 import { createOutbound } from '../../shared/http/outbound';
 import { createLogger } from '../../shared/logger';
-import { connectStore } from '../../shared/models';
+import { connectStore } from '../../shared/store';
 import { connectClient, connectWorker } from '../../shared/temporal';
 import { installRuntimeLogger } from '../../shared/worker-runtime';
 import { runService } from '../run';
@@ -32,6 +32,7 @@ runService('worker', async (logger) => {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.DELIVERY_TASK_QUEUE,
     dataConverter: dataConverter(config.PAYLOAD_KEYS),
+    maxCachedWorkflows: config.WORKER_CACHED_WORKFLOWS,
     deps: { models, credentials, registry, logger, client, stuckNotStartedAfterMs: parseDuration(config.STUCK_NOT_STARTED_AFTER) },
   });
   await ensureSchedules(client, { taskQueue: config.DELIVERY_TASK_QUEUE, logTaskQueue: config.LOG_TASK_QUEUE, digestEveryMs: parseDuration(config.DEAD_LETTER_DIGEST_EVERY), stuckSweepEveryMs: parseDuration(config.STUCK_SWEEP_EVERY) });

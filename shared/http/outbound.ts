@@ -9,6 +9,11 @@ import { AddressGuard } from './address-guard';
  * guard on the address actually connected to (the check runs inside DNS lookup, so there is no
  * gap for DNS rebinding; literal IPs are checked before connecting). Redirects are never
  * followed. One deadline covers connect, headers and body. The body is read up to a cap.
+ *
+ * Failures (`OutboundErrorCode`): this client raises `timeout` (its deadline), `aborted` (the attempt's
+ * signal), `blocked_address`, `invalid_url`, and `network_error` for every socket or DNS failure
+ * (the original as `cause`): the registry names those (`dns_error`, `connection_refused`,
+ * `connection_reset`, `tls_error`, `timeout`) from one table, for this client and the SDK kinds alike.
  */
 export type OutboundErrorCode =
   | 'timeout'
@@ -184,27 +189,15 @@ export function createOutbound(options: { allow?: string | string[]; resolve?: R
   return { request, guard };
 }
 
+/**
+ * A socket's or DNS lookup's failure as an `OutboundError`: the address guard's refusal as
+ * `blocked_address`; any other as `network_error` with the original as its cause, named (refused,
+ * reset, DNS, TLS, timed out) by the registry's one table (`NETWORK_ERRORS` in activities/registry.ts).
+ */
 function toOutboundError(error: NodeJS.ErrnoException & { [BLOCKED]?: boolean }): OutboundError {
   if (error instanceof OutboundError) return error;
   if (error[BLOCKED]) return new OutboundError('blocked_address', error.message, { cause: error });
-  switch (error.code) {
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EAI_FAIL':
-      return new OutboundError('dns_error', `DNS lookup failed (${error.code})`, { cause: error });
-    case 'ECONNREFUSED':
-      return new OutboundError('connection_refused', 'connection refused', { cause: error });
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return new OutboundError('connection_reset', 'connection reset by the buyer', { cause: error });
-    case 'ETIMEDOUT':
-      return new OutboundError('timeout', 'connection timed out', { cause: error });
-    default:
-      if (error.code?.startsWith('ERR_TLS') || error.code?.includes('CERT') || /ssl|tls/i.test(error.message)) {
-        return new OutboundError('tls_error', `TLS failed (${error.code ?? error.message})`, { cause: error });
-      }
-      return new OutboundError('network_error', `${error.code ?? 'network error'}: ${error.message}`, { cause: error });
-  }
+  return new OutboundError('network_error', `${error.code ?? 'network error'}: ${error.message}`, { cause: error });
 }
 
 function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {

@@ -15,7 +15,7 @@ import { startFakeBuyer, type FakeBuyer, type ReceivedRequest } from '../fakes/b
 import { eventually, startSystem, workflowBundle, type TestSystem } from '../support/system';
 import { dataConverter } from '../../shared/codec';
 import { leadWorkflowId, type LeadView } from '../../shared/delivery';
-import { BULK_PAGE_SIZE, BULK_PAGES_PER_RUN, type BulkDeadLetterProgress, type bulkRedeliver } from '../../workflows/operations';
+import { BULK_PAGE_SIZE, BULK_PAGES_PER_RUN, type BulkDeadLetterProgress, type bulkRedeliver } from '../../workflows/operator-jobs';
 
 const ROWS = Number(process.env.BULK_DEAD_LETTERS ?? 10_000);
 const REAL = 30;

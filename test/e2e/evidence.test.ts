@@ -14,7 +14,7 @@ import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
 import { http, startSystem, type TestSystem } from '../support/system';
 import { canonicalJson } from '../../shared/journal-hash';
 import { leadWorkflowId } from '../../shared/delivery';
-import { createSigner, generateReceiptKeySpec } from '../../services/log/signing';
+import { createSigner, generateReceiptKeySpec } from '../../services/log/receipt-signing';
 import { checkReceipt, type Receipt } from '../../services/log/receipts';
 import { EXPIRED } from '../../services/log/pii';
 

@@ -7,7 +7,7 @@ import { startFakeBuyer, type FakeBuyer, type ReceivedRequest } from '../fakes/b
 import { eventually, http, startSystem, type TestSystem } from '../support/system';
 import type { LeadView } from '../../shared/delivery';
 import { SA } from '../../shared/search-attributes';
-import type { deadLetterDigest } from '../../workflows/operations';
+import type { deadLetterDigest } from '../../workflows/operator-jobs';
 import { DIGEST_SCHEDULE_ID, ensureSchedules } from '../../services/worker/schedules';
 
 const leadIdOf = (request: ReceivedRequest) => /^msg_(ld_[a-z0-9]+)_/.exec(String(request.headers['webhook-id']))?.[1];

@@ -106,14 +106,27 @@ describe('breaker state machine', () => {
     assert.equal(m.s.state, 'closed');
   });
   it('counts endpoint-wide failures, not answers about one lead', () => {
-    assert.equal(healthOf('transient', 'http_503'), 'failure');
-    assert.equal(healthOf('transient', 'timeout'), 'failure');
-    assert.equal(healthOf('permanent', 'http_401'), 'failure');
-    assert.equal(healthOf('permanent', 'http_404'), 'failure');
-    assert.equal(healthOf('permanent', 'http_422'), 'neutral');
-    assert.equal(healthOf('permanent', 'mapping_error'), 'neutral');
-    assert.equal(healthOf('success', 'ok'), 'success');
-    assert.equal(healthOf('unknown', 'timeout'), 'failure', 'no answer in time says the endpoint is unhealthy');
-    assert.equal(healthOf('unknown', 'interrupted'), 'neutral', 'a worker we lost says nothing about the endpoint');
+    assert.equal(healthOf('transient', 'http_503', true), 'failure');
+    assert.equal(healthOf('transient', 'timeout', true), 'failure');
+    assert.equal(healthOf('permanent', 'http_401', true), 'failure');
+    assert.equal(healthOf('permanent', 'http_404', true), 'failure');
+    assert.equal(healthOf('permanent', 'http_422', false), 'neutral');
+    assert.equal(healthOf('permanent', 'mapping_error', false), 'neutral');
+    assert.equal(healthOf('success', 'ok', false), 'success');
+    assert.equal(healthOf('unknown', 'timeout', true), 'failure', 'no answer in time says the endpoint is unhealthy');
+    assert.equal(healthOf('unknown', 'interrupted', undefined), 'neutral', 'a worker we lost says nothing about the endpoint');
+  });
+  it("takes the kind's word for a permanent answer; the rules about every kind stay", () => {
+    assert.equal(healthOf('permanent', 'http_422', true), 'failure', 'the kind says the endpoint is at fault');
+    assert.equal(healthOf('permanent', 'http_401', false), 'neutral', 'the kind says it is about the lead');
+    assert.equal(healthOf('transient', 'http_503', false), 'failure', 'a buyer not taking leads is unhealthy, whatever the kind says');
+    assert.equal(healthOf('unknown', 'cancelled', true), 'neutral', 'cancelled by us');
+    assert.equal(healthOf('transient', 'read_back_http_503', true), 'neutral', 'nothing was sent');
+  });
+  it('decides by the code when the flag is absent (results recorded by older code)', () => {
+    assert.equal(healthOf('permanent', 'http_401', undefined), 'failure');
+    assert.equal(healthOf('permanent', 'hubspot_invalid_token', undefined), 'failure');
+    assert.equal(healthOf('permanent', 'twilio_21211', undefined), 'neutral');
+    assert.equal(healthOf('permanent', 'http_422', undefined), 'neutral');
   });
 });

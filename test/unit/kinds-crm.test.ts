@@ -5,6 +5,7 @@ import type { Outbound, OutboundRequest, OutboundResponse } from '../../shared/h
 import { MappingError } from '../../shared/mapping';
 import { defaultProviderSettings } from '../../activities/providers';
 import { ClientCredentialsCache, classifyTokenFailure, tokenCacheKey } from '../../activities/oauth';
+import { capRetryAfter } from '../../activities/registry';
 import { classifyHubspotAnswer, createHubspotKind, hubspotReadBack, HubspotReadBackError, nextMidnight, readHubspotAnswer, validateHubspot } from '../../activities/hubspot';
 import { classifySalesforceAnswer, createSalesforceKind, readSalesforceAnswer, salesforceReadBack, SalesforceReadBackError, validateSalesforce } from '../../activities/salesforce';
 import { classifyDynamicsAnswer, createDynamicsKind, dynamicsReadBack, DynamicsReadBackError, keySegment, leadGuid, readDynamicsAnswer, validateDynamics } from '../../activities/dynamics';
@@ -52,15 +53,16 @@ describe('hubspot kind: classification, reset time and the rendered request', ()
     assert.match(classifyHubspotAnswer({ status: 403, category: 'MISSING_SCOPES', missingScopes: ['crm.objects.contacts.write'] }).reason, /crm\.objects\.contacts\.write/);
   });
 
-  it("parks a daily limit until midnight in the account's time zone, at most 6 h", () => {
+  it("parks a daily limit until midnight in the account's time zone, at most 6 h (the registry's cap)", () => {
     assert.equal(nextMidnight('UTC', at), Date.UTC(2025, 5, 11));
     // 20:30 UTC is 16:30 in New York (EDT, UTC-4): midnight there is 04:00 UTC.
     assert.equal(nextMidnight('America/New_York', at), Date.UTC(2025, 5, 11, 4));
     const early = Date.UTC(2025, 5, 10, 1, 0, 0);
-    assert.equal(classifyHubspotAnswer({ status: 429, policyName: 'DAILY', timeZone: 'UTC' }, early).retryAfterMs, 6 * 3_600_000);
-    // 20:30 UTC: midnight in New York is 7.5 h away, capped at 6 h; at 23:00 UTC it is 5 h away.
-    assert.equal(classifyHubspotAnswer({ status: 429, policyName: 'DAILY', timeZone: 'America/New_York' }, at).retryAfterMs, 6 * 3_600_000);
-    assert.equal(classifyHubspotAnswer({ status: 429, policyName: 'DAILY', timeZone: 'America/New_York' }, Date.UTC(2025, 5, 10, 23)).retryAfterMs, 5 * 3_600_000);
+    assert.equal(capRetryAfter(classifyHubspotAnswer({ status: 429, policyName: 'DAILY', timeZone: 'UTC' }, early)).retryAfterMs, 6 * 3_600_000);
+    // 20:30 UTC: midnight in New York is 7.5 h away (as the kind says), capped at 6 h; at 23:00 UTC it is 5 h away.
+    assert.equal(classifyHubspotAnswer({ status: 429, policyName: 'DAILY', timeZone: 'America/New_York' }, at).retryAfterMs, 7.5 * 3_600_000);
+    assert.equal(capRetryAfter(classifyHubspotAnswer({ status: 429, policyName: 'DAILY', timeZone: 'America/New_York' }, at)).retryAfterMs, 6 * 3_600_000);
+    assert.equal(capRetryAfter(classifyHubspotAnswer({ status: 429, policyName: 'DAILY', timeZone: 'America/New_York' }, Date.UTC(2025, 5, 10, 23))).retryAfterMs, 5 * 3_600_000);
   });
 
   it('renders one batch upsert input by email, values as strings, the token masked; email is required', () => {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { classifyResendAnswer, createEmailKind, idempotencyKeyFor, parseFrom, quotaResetAt } from '../../activities/email';
 import { defaultProviderSettings } from '../../activities/providers';
 import type { AttemptContext, KindAnswer, LoadedEndpoint } from '../../activities/types';
+import { capRetryAfter } from '../../activities/registry';
 import { MAX_RETRY_AFTER_MS } from '../../shared/delivery';
 
 const resendError = (status: number, name: string, message = 'x', headers: Record<string, string> = {}): KindAnswer => ({ status, providerCode: name, providerMessage: message, headers });
@@ -65,15 +66,17 @@ describe('email kind (Resend): classification', () => {
     for (const [answer, code] of table) assert.deepEqual([classify(answer).outcome, classify(answer).code], ['permanent', code], code);
   });
 
-  it('daily and monthly quotas park until the reset (capped at the longest wait the project honours)', () => {
+  it('daily and monthly quotas park until the reset (the registry caps the wait at the longest the project honours)', () => {
     const daily = classify(resendError(429, 'daily_quota_exceeded', 'You have reached your daily email sending quota.'));
     assert.deepEqual([daily.outcome, daily.code], ['transient', 'resend_daily_quota_exceeded']);
-    assert.equal(daily.retryAfterMs, Math.min(Date.parse('2026-03-15T00:00:00Z') - now, MAX_RETRY_AFTER_MS));
+    assert.equal(daily.retryAfterMs, Date.parse('2026-03-15T00:00:00Z') - now, 'as asked: until the reset');
+    assert.equal(capRetryAfter(daily).retryAfterMs, Math.min(Date.parse('2026-03-15T00:00:00Z') - now, MAX_RETRY_AFTER_MS));
     assert.match(daily.reason, /resets 2026-03-15T00:00:00.000Z/);
     const late = Date.parse('2026-03-14T22:30:00Z');
     assert.equal(classifyResendAnswer(resendError(429, 'daily_quota_exceeded'), late).retryAfterMs, 90 * 60_000, 'midnight in 1h30');
     const monthly = classify(resendError(429, 'monthly_quota_exceeded'));
-    assert.deepEqual([monthly.outcome, monthly.code, monthly.retryAfterMs], ['transient', 'resend_monthly_quota_exceeded', MAX_RETRY_AFTER_MS]);
+    assert.deepEqual([monthly.outcome, monthly.code, monthly.retryAfterMs], ['transient', 'resend_monthly_quota_exceeded', Date.parse('2026-04-01T00:00:00Z') - now]);
+    assert.equal(capRetryAfter(monthly).retryAfterMs, MAX_RETRY_AFTER_MS);
     assert.match(monthly.reason, /resets 2026-04-01T00:00:00.000Z/);
   });
 

@@ -13,7 +13,7 @@ describe('sheets kind: classification of Google answers', () => {
     assert.deepEqual([classifySheets({ status: 200, providerCode: 'already_present' }).outcome, classifySheets({ status: 200, providerCode: 'already_present' }).code], ['success', 'already_present']);
   });
   it('429 (and a 403 that is a rate limit) and 5xx are transient, Retry-After kept', () => {
-    assert.deepEqual(classifySheets({ status: 429, headers: { 'retry-after': '5' }, providerCode: 'RESOURCE_EXHAUSTED' }), { outcome: 'transient', code: 'http_429', reason: '429 RESOURCE_EXHAUSTED', retryAfterMs: 5_000 });
+    assert.deepEqual(classifySheets({ status: 429, headers: { 'retry-after': '5' }, providerCode: 'RESOURCE_EXHAUSTED' }), { outcome: 'transient', code: 'http_429', reason: '429 RESOURCE_EXHAUSTED', countsAgainstEndpoint: true, retryAfterMs: 5_000 });
     assert.equal(classifySheets({ status: 403, providerCode: 'RESOURCE_EXHAUSTED' }).outcome, 'transient');
     assert.equal(classifySheets({ status: 403, providerMessage: 'User Rate Limit Exceeded' }).outcome, 'transient');
     assert.equal(classifySheets({ status: 500 }).outcome, 'transient');
@@ -26,7 +26,7 @@ describe('sheets kind: classification of Google answers', () => {
     assert.equal(classifySheets({ providerCode: 'header_mismatch', providerMessage: 'x' }).code, 'sheets_header_mismatch');
   });
   it('our own limiter asking to wait is transient with its wait', () => {
-    assert.deepEqual(classifySheets({ providerCode: 'quota_wait', providerMessage: 'wait', retryAfterMs: 12_000 }), { outcome: 'transient', code: 'sheets_quota_wait', reason: 'wait', retryAfterMs: 12_000 });
+    assert.deepEqual(classifySheets({ providerCode: 'quota_wait', providerMessage: 'wait', retryAfterMs: 12_000 }), { outcome: 'transient', code: 'sheets_quota_wait', reason: 'wait', countsAgainstEndpoint: true, retryAfterMs: 12_000 });
   });
   it('tab names are quoted in A1 notation', () => {
     assert.equal(quoteSheet("Bob's leads"), "'Bob''s leads'");

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { classifySms, createSmsKind, listFailure, messageForm, networkError, PERMANENT_CODES, SmsReadBackError, TRANSIENT_CODES } from '../../activities/sms';
 import { OutboundError } from '../../shared/http/outbound';
+import { classifyThrown } from '../../activities/registry';
 import { AddressGuard } from '../../shared/http/address-guard';
 import { defaultProviderSettings } from '../../activities/providers';
 import { MappingError } from '../../shared/mapping';
@@ -42,17 +43,18 @@ describe('sms kind: classification of Twilio answers', () => {
   });
 
   it('success, a message found by the retry lookup, and a suppressed number', () => {
-    assert.deepEqual(classifySms({ status: 201, messageId: 'SM1' }), { outcome: 'success', code: 'ok', reason: '201' });
+    assert.deepEqual(classifySms({ status: 201, messageId: 'SM1' }), { outcome: 'success', code: 'ok', reason: '201', countsAgainstEndpoint: false });
     assert.equal(classifySms({ status: 200, providerCode: 'already_sent' }).code, 'already_sent');
     assert.deepEqual([classifySms({ providerCode: 'suppressed' }).outcome, classifySms({ providerCode: 'suppressed' }).code], ['permanent', 'suppressed']);
   });
 
-  it('axios network failures become the registry\'s network errors', () => {
-    const timeout = Object.assign(new Error('timeout of 1500ms exceeded'), { name: 'AxiosError', code: 'ECONNABORTED' });
-    assert.equal(networkError(timeout, 1500)?.code, 'timeout');
-    assert.equal(networkError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 1500)?.code, 'connection_refused');
-    assert.equal(networkError(Object.assign(new Error('x'), { name: 'AxiosError', code: 'ESOMETHING' }), 1500)?.code, 'network_error');
-    assert.equal(networkError(new TypeError('bug'), 1500), undefined);
+  it("axios network failures are handed to the registry, which names them from its table", () => {
+    const named = (error: Error) => classifyThrown(networkError(error), 1_500).code;
+    assert.equal(named(Object.assign(new Error('timeout of 1500ms exceeded'), { name: 'AxiosError', code: 'ECONNABORTED' })), 'timeout');
+    assert.equal(named(Object.assign(new Error('x'), { isAxiosError: true, code: 'ECONNREFUSED' })), 'connection_refused');
+    assert.equal(named(Object.assign(new Error('canceled'), { name: 'CanceledError', isAxiosError: true, code: 'ERR_CANCELED' })), 'cancelled');
+    assert.equal(named(Object.assign(new Error('x'), { name: 'AxiosError', code: 'ESOMETHING' })), 'network_error');
+    assert.equal(networkError(new TypeError('bug')), undefined, 'not a network failure: the registry calls it internal_error');
   });
 });
 
@@ -131,18 +133,18 @@ describe('sms kind: read-back (lookup)', () => {
   });
 
   it("When Twilio refuses or fails the list read, then the failure is thrown as the registry understands it: Twilio's answer as SmsReadBackError, a network failure as OutboundError", () => {
-    const refused = listFailure(Object.assign(new Error('Service Unavailable'), { status: 503, code: 20503 }), 1_000);
+    const refused = listFailure(Object.assign(new Error('Service Unavailable'), { status: 503, code: 20503 }));
     assert.ok(refused instanceof SmsReadBackError);
     assert.deepEqual([refused.status, refused.twilioCode, refused.message], [503, 20503, 'Twilio refused the Messages list read: 503 20503 Service Unavailable']);
     assert.deepEqual([refused.classification.outcome, refused.classification.code], ['transient', 'twilio_20503']);
-    const timeout = listFailure(Object.assign(new Error('timeout of 1000ms exceeded'), { name: 'AxiosError', code: 'ECONNABORTED' }), 1_000);
-    assert.ok(timeout instanceof OutboundError && timeout.code === 'timeout');
-    const refusedConnection = listFailure(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 1_000);
-    assert.ok(refusedConnection instanceof OutboundError && refusedConnection.code === 'connection_refused');
+    const timeout = listFailure(Object.assign(new Error('timeout of 1000ms exceeded'), { name: 'AxiosError', code: 'ECONNABORTED' }));
+    assert.ok(timeout instanceof OutboundError && classifyThrown(timeout, 1_000).code === 'timeout');
+    const refusedConnection = listFailure(Object.assign(new Error('connect ECONNREFUSED'), { isAxiosError: true, code: 'ECONNREFUSED' }));
+    assert.ok(refusedConnection instanceof OutboundError && classifyThrown(refusedConnection, 1_000).code === 'connection_refused');
   });
 
   it('When Twilio is not reachable during the read-back, then lookup throws (nothing is sent blind)', async () => {
     const ep = endpoint('Lead {first_name}');
-    await assert.rejects(kind.lookup(kind.map(ep, ctx), ep, io), (e: unknown) => e instanceof OutboundError && e.code === 'connection_refused');
+    await assert.rejects(kind.lookup(kind.map(ep, ctx), ep, io), (e: unknown) => e instanceof OutboundError && classifyThrown(e, 1_000).code === 'connection_refused');
   });
 });

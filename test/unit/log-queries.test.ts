@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
 import { buildAttemptQuery, chooseIndex, decodeCursor, encodeCursor, parsePageQuery } from '../../services/log/attempts';
 import { containmentIndexName, containmentIndexSql } from '../../deploy/local/ferretdb-indexes';
-import { createModels, equalityFields } from '../../shared/models';
+import { createModels, equalityFields } from '../../shared/store';
 import { ValidationError } from '../../shared/errors';
 
 describe('log queries (pure)', () => {

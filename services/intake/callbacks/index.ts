@@ -8,7 +8,7 @@ import { Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { ProviderSettings } from '../../../activities/providers';
 import type { Logger } from '../../../shared/logger';
-import type { Models } from '../../../shared/models';
+import type { Models } from '../../../shared/store';
 import type { KeyRing } from '../../../shared/crypto';
 import { resendCallbacks } from './resend';
 import { twilioCallbacks } from './twilio';

@@ -12,8 +12,8 @@
  */
 import express, { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { verifyWebhook } from '../../../shared/signing';
-import type { LogEntryDoc } from '../../../shared/models';
+import { verifyWebhook } from '../../../shared/webhook-signature';
+import type { LogEntryDoc } from '../../../shared/store';
 import type { CallbackDeps } from './index';
 
 export const TIMESTAMP_TOLERANCE_S = 5 * 60;

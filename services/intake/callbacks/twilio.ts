@@ -18,10 +18,10 @@
 import express, { Router, type Request, type Response } from 'express';
 import twilio from 'twilio';
 import { z } from 'zod';
-import { loadEndpointFromDoc } from '../../../activities/delivery';
+import { loadEndpointFromDoc } from '../../../shared/endpoint';
 import { CARRIER_CODES, E164, SUPPRESSING_CARRIER_CODES } from '../../../activities/sms';
 import { attemptId as attemptIdOf } from '../../../shared/delivery';
-import type { EndpointDoc, LogEntryDoc } from '../../../shared/models';
+import type { EndpointDoc, LogEntryDoc } from '../../../shared/store';
 import type { CallbackDeps } from './index';
 
 const callbackSchema = z

@@ -3,7 +3,7 @@
  * everything one lead's page shows — the journal with its PII opened, the chain check, the
  * provider events, and names of the source, buyers and endpoints it mentions.
  */
-import type { BuyerDoc, EndpointDoc, LeadDoc, LeadKeyDoc, LogEntryDoc, ProviderEventDoc, SourceDoc } from '../../../shared/models';
+import type { BuyerDoc, EndpointDoc, LeadDoc, LeadKeyDoc, LogEntryDoc, ProviderEventDoc, SourceDoc } from '../../../shared/store';
 import { verifyChain, type ChainCheck } from '../chain';
 import type { LogDeps } from '../deps';
 import { lookupHash } from '../pii';

@@ -13,7 +13,7 @@
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { tokensEqual } from '../../../shared/api-keys';
 import { securityHeaders } from '../../../shared/http/express';
-import type { LeadDoc, BuyerDoc } from '../../../shared/models';
+import type { LeadDoc, BuyerDoc } from '../../../shared/store';
 import type { LogDeps } from '../deps';
 import { BrokenChainError, issueReceipt } from '../receipts';
 import { classifyQuery, LEAD_ID_RE, loadLead, searchLeads, type SearchKind } from './data';

@@ -2,7 +2,7 @@
  * The dispute pages as HTML: login, search, search results, one lead's timeline (and its print
  * view), errors. Everything that comes from data goes through the `html` tag (escaped).
  */
-import type { LeadDoc, ProviderEventDoc } from '../../../shared/models';
+import type { LeadDoc, ProviderEventDoc } from '../../../shared/store';
 import { EXPIRED } from '../pii';
 import type { ReadEntry } from '../read';
 import type { LeadRecord } from './data';

@@ -2,12 +2,12 @@
  * Who is calling: a lead source (its API key) or an operator (the admin token).
  */
 import type { Request, RequestHandler } from 'express';
-import { bearerToken, hashSecret, parseApiKey, secretMatches, tokensEqual } from '../../shared/api-keys';
-import { AppError, ForbiddenError, UnauthorizedError } from '../../shared/errors';
-import { addLogContext, type Logger } from '../../shared/logger';
-import type { Models, SourceDoc } from '../../shared/models';
-import { createStoreGate, StoreUnavailableError, type StoreGate } from '../../shared/store-gate';
-import { duplicateWindowMs } from './dedupe';
+import { bearerToken, hashSecret, parseApiKey, secretMatches, tokensEqual } from '../api-keys';
+import { AppError, ForbiddenError, UnauthorizedError } from '../errors';
+import { addLogContext, type Logger } from '../logger';
+import type { Models, SourceDoc } from '../store';
+import { createStoreGate, StoreUnavailableError, type StoreGate } from '../store-gate';
+import { duplicateWindowMs } from '../source';
 
 export type Caller = { type: 'admin' } | ({ type: 'source' } & SourceIdentity);
 

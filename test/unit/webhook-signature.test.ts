@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import { generateSigningSecret, isSigningSecret, signWebhook, verifyWebhook, webhookHeaders } from '../../shared/signing';
+import { generateSigningSecret, isSigningSecret, signWebhook, verifyWebhook, webhookHeaders } from '../../shared/webhook-signature';
 
 const vector = JSON.parse(readFileSync(path.join(__dirname, '../fakes/specs/standard-webhooks/sign-test-vector.json'), 'utf8')) as {
   vectors: Array<{ secret: string; msg_id: string; timestamp: number; payload: string; expected_signature: string }>;
