@@ -416,6 +416,7 @@ Restore the old .data/local.json, or start from an empty store: stop, then drop 
 Lead delivery is running.
   Intake service   ${intakeUrl}            (POST /v1/leads, GET /v1/leads/:id, /v1/admin/…)
   Log service      ${logUrl}            (dispute page: open it and sign in with the admin token; GET /v1/attempts, /v1/attempts.csv, /v1/leads/:id/receipt)
+  Metrics          ${intakeUrl}/metrics  ${logUrl}/metrics   (Prometheus text format)
   Temporal UI      ${temporalUiUrl ?? '(external Temporal: see your cluster)'}
   Temporal         ${temporalAddress}
   Store            ${storeNote}: ${mongoUrl.replace(/\/\/[^@/]*@/, '//****@')}

@@ -22,6 +22,7 @@ import { authenticate, createSourceAuth, requireAdmin } from '../../shared/http/
 import { leadRoutes } from './leads';
 import { createCallbackRoutes } from './callbacks';
 import type { ProviderSettings } from '../../activities/providers';
+import { countLeadPosts, createIntakeMetrics, metricsRoute, type IntakeMetrics } from '../../shared/metrics';
 
 export interface IntakeDeps {
   client: Client;
@@ -46,6 +47,10 @@ export interface IntakeDeps {
   codec: PayloadCodec;
   codecToken: string;
   codecCorsOrigins: string[];
+  /** Prometheus metrics of this process (a new registry when omitted). */
+  metrics?: IntakeMetrics;
+  /** Bearer token required by GET /metrics (open when empty). */
+  metricsToken?: string;
 }
 
 export function createApp(deps: IntakeDeps): express.Express {
@@ -54,6 +59,8 @@ export function createApp(deps: IntakeDeps): express.Express {
   app.set('query parser', 'simple');
   app.use(requestContext(), securityHeaders());
 
+  const metrics = deps.metrics ?? createIntakeMetrics();
+  app.get('/metrics', metricsRoute(metrics.registry, deps.metricsToken));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -89,6 +96,7 @@ export function createApp(deps: IntakeDeps): express.Express {
 
   app.use(
     '/v1/leads',
+    countLeadPosts(metrics),
     authenticate({ adminToken: deps.adminToken, sources, allowSources: true }),
     rateLimit({ perMinute: deps.ratePerMinute, key: (req) => (req.caller?.type === 'source' ? req.caller.keyId : undefined) }),
     ...body,

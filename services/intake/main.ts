@@ -43,9 +43,10 @@ runService('intake', async (logger) => {
     codec: EncryptionCodec.fromSpec(config.PAYLOAD_KEYS),
     codecToken: config.CODEC_TOKEN,
     codecCorsOrigins: config.CODEC_CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+    metricsToken: config.METRICS_TOKEN,
   });
   const server = await listen(app, config.INTAKE_PORT, config.HOST);
-  logger.info({ url: `http://${config.HOST}:${server.port}` }, 'intake listening');
+  logger.info({ url: `http://${config.HOST}:${server.port}`, metrics: `http://${config.HOST}:${server.port}/metrics` }, 'intake listening');
   return async () => {
     await server.close();
     await connection.close();

@@ -15,12 +15,14 @@ import type { LogDeps } from './deps';
 import { createEvidenceRoutes, createPublicEvidenceRoutes } from './evidence';
 import { createPageRoutes } from './pages';
 import { attemptItem, entryItem, readJournal } from './read';
+import { metricsRoute } from '../../shared/metrics';
 
 export function createLogApp(deps: LogDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(requestContext(), securityHeaders());
+  app.get('/metrics', metricsRoute(deps.metrics.registry, deps.metricsToken));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

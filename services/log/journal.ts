@@ -16,6 +16,7 @@ import type { Logger } from '../../shared/logger';
 import { isDuplicateKeyError, type LogEntryDoc, type LeadDoc, type Models, type SourceDoc } from '../../shared/store';
 import type { LeadKeys } from './lead-keys';
 import { lookupHash, sealEntry } from './pii';
+import type { LogMetrics } from '../../shared/metrics';
 
 export interface LogActivityDeps {
   models: Models;
@@ -25,6 +26,8 @@ export interface LogActivityDeps {
   /** PII retention when the source sets none. */
   defaultRetentionMs: number;
   logger?: Logger;
+  /** Counts what the journal takes in (attempts once each, write latency). */
+  metrics?: LogMetrics;
 }
 
 /** The ApplicationFailure type of a journal write that met different entries at the same seqs. */
@@ -80,8 +83,16 @@ export function createLogActivities(deps: LogActivityDeps) {
       prevHash = hash;
       return doc;
     });
-    if (docs.length) await insertEntries(input.leadId, docs);
-    await updateLeadSummary(input, docs, key !== undefined);
+    const stop = deps.metrics?.journalWrite.startTimer();
+    try {
+      const fresh = docs.length ? await insertEntries(input.leadId, docs) : false;
+      await updateLeadSummary(input, docs, key !== undefined);
+      stop?.({ result: 'ok' });
+      if (fresh) countAttempts(input.entries);
+    } catch (error) {
+      stop?.({ result: 'error' });
+      throw error;
+    }
     return { head: prevHash, written: docs.length };
   }
 
@@ -90,10 +101,21 @@ export function createLogActivities(deps: LogActivityDeps) {
    * are read back: the same hash is a retried write (a no-op), another hash is a different history
    * at the same seq (a lead id reused after Temporal's retention): refused loudly, nothing rewritten.
    */
-  async function insertEntries(leadId: string, docs: LogEntryDoc[]): Promise<void> {
+  /** Attempts of a batch written for the first time (a retried write counts nothing again). */
+  function countAttempts(entries: AppendJournalInput['entries']): void {
+    if (!deps.metrics) return;
+    for (const entry of entries) {
+      if (entry.type !== 'attempt') continue;
+      deps.metrics.attempts.inc({ kind: entry.kind, outcome: entry.outcome, code: entry.code });
+      deps.metrics.attemptDuration.observe({ kind: entry.kind }, entry.latencyMs / 1000);
+    }
+  }
+
+  /** True when every entry was new (the batch's first write); false for a retried write. */
+  async function insertEntries(leadId: string, docs: LogEntryDoc[]): Promise<boolean> {
     try {
       await LogEntry.insertMany(docs, { ordered: false, lean: true });
-      return;
+      return true;
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
     }
@@ -102,7 +124,7 @@ export function createLogActivities(deps: LogActivityDeps) {
     // Unordered: every entry that did not clash was inserted, so each is in the store now.
     if (docs.some((d) => !hashes.has(d._id))) throw new Error(`journal write of lead ${leadId}: entries missing after a partial insert; retrying`);
     const clashing = docs.filter((d) => hashes.get(d._id) !== d.hash).map((d) => d.seq);
-    if (clashing.length === 0) return;
+    if (clashing.length === 0) return false;
     // Entries of this (refused) write stored after a clash would extend the other history with a
     // chain it does not have: take them back out (no transactions on FerretDB). A stored entry
     // after the clash with this write's hash can only be this write's: its hash covers the chain.

@@ -17,7 +17,7 @@ runService('log', async (logger) => {
   const { connection: store, models } = await connectStore(config.MONGO_URL);
   const deps = createLogDeps(config, { store, models, logger });
   const server = await listen(createLogApp(deps), config.LOG_PORT, config.HOST);
-  logger.info({ url: `http://${config.HOST}:${server.port}` }, 'log service listening');
+  logger.info({ url: `http://${config.HOST}:${server.port}`, metrics: `http://${config.HOST}:${server.port}/metrics` }, 'log service listening');
   const connection = await connectWorker(config);
   const worker = await createLogWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.LOG_TASK_QUEUE, deps, dataConverter: dataConverter(config.PAYLOAD_KEYS) });
   let stopping = false;

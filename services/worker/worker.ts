@@ -24,6 +24,6 @@ export async function createDeliveryWorker(options: {
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../../workflows') }),
     activities: createActivities(options.deps),
     maxConcurrentActivityTaskExecutions: 200,
-    maxCachedWorkflows: options.maxCachedWorkflows ?? 2000,
+    maxCachedWorkflows: options.maxCachedWorkflows ?? 200,
   });
 }
