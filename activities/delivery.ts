@@ -18,7 +18,7 @@ import type { Models, EndpointDoc, BuyerDoc, BreakerStateDoc, SourceDoc } from '
 import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, OutcomeReportInput, PlanBuyer, RoutingPlan } from '../shared/delivery';
 import { attemptId } from '../shared/delivery';
 import { DEFAULT_FRESHNESS } from '../shared/source';
-import { backoffMsOf, breakerSettingsOf, deliverySettingsOf, loadEndpointFromDoc } from '../shared/endpoint';
+import { breakerSettingsOf, deliverySettingsOf, loadEndpointFromDoc } from '../shared/endpoint';
 import { BreakerMachine, breakerWorkflowId, healthOf, type BreakerSettings, type OutcomeReport } from '../shared/breaker';
 import type { SendAlert } from './alerts';
 import type { Logger } from '../shared/logger';
@@ -142,15 +142,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         buyerId,
         name: buyer.name,
         accept: buyer.accept,
-        endpoints: own.map((e) => ({
-          endpointId: e._id,
-          buyerId,
-          kind: e.kind,
-          role: e.role,
-          version: e.version,
-          backoffMs: backoffMsOf(e),
-          timeoutMs: deliverySettingsOf(e).timeoutMs,
-        })),
+        endpoints: own.map((e) => {
+          const settings = deliverySettingsOf(e);
+          return { endpointId: e._id, buyerId, kind: e.kind, role: e.role, version: e.version, backoffMs: settings.backoff.map(parseDuration), timeoutMs: settings.timeoutMs };
+        }),
       };
       plan.buyers.push(planned);
     }

@@ -4,7 +4,7 @@
  * resolved once when the endpoint is saved; the sealing of its credentials (with the endpoint's id
  * as associated data, so a sealed blob cannot be moved to another endpoint); and what the worker
  * reads back from a stored endpoint (the loaded endpoint a kind sends with, its breaker settings,
- * its retry schedule). The admin API, the worker and the callbacks all import it from here.
+ * its delivery settings). The admin API, the worker and the callbacks all import it from here.
  */
 import { z } from 'zod';
 import type { BreakerSettings } from './breaker';
@@ -83,11 +83,6 @@ export function deliverySettingsOf(doc: Partial<Pick<EndpointDoc, 'backoff' | 't
 export function breakerSettingsOf(doc: Partial<Pick<EndpointDoc, 'breaker'>>): BreakerSettings {
   const { breaker } = deliverySettingsOf(doc);
   return { threshold: breaker.threshold, coolDownMs: parseDuration(breaker.coolDown) };
-}
-
-/** The waits between attempts, in ms. */
-export function backoffMsOf(doc: Partial<Pick<EndpointDoc, 'backoff'>>): number[] {
-  return deliverySettingsOf(doc).backoff.map(parseDuration);
 }
 
 /** Associated data of an endpoint's sealed credentials: a blob opens only for its own endpoint. */

@@ -11,6 +11,8 @@ import { SAFE_ID_RE } from '../ids';
 
 /** A duration setting such as "90s", "15m", "1h". */
 export const durationString = z.string().refine((v) => tryParseDuration(v) !== undefined, { message: `must be ${DURATION_HINT}` });
+/** An id in a body or query (the same characters a path id may have). */
+export const idString = z.string().regex(SAFE_ID_RE, 'must be an id');
 /** A display name. */
 export const nameString = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
 

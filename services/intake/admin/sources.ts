@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { generateApiKey } from '../../../shared/api-keys';
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../../../shared/errors';
 import type { SourceAuth } from '../../../shared/http/auth';
-import { durationString, nameString, parseBody } from '../../../shared/http/validate';
+import { durationString, idString as id, nameString, parseBody } from '../../../shared/http/validate';
 import { newId } from '../../../shared/ids';
 import { DEFAULT_DUPLICATE_WINDOW, DEFAULT_FRESHNESS, duplicateWindowSchema } from '../../../shared/source';
 import type { BuyerDoc, Models, SourceDoc } from '../../../shared/store';
@@ -18,7 +18,6 @@ export interface SourceDeps {
   sources: SourceAuth;
 }
 
-const id = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be an id');
 export const WATERFALL_MAX = 50;
 
 const sourceCreate = z

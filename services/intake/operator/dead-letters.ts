@@ -10,7 +10,7 @@ import { listDeadLetters, type DeadLetterFilter } from '../../../activities/dead
 import { DEAD_LETTER_REASONS, leadWorkflowId } from '../../../shared/delivery';
 import { tryParseDuration } from '../../../shared/durations';
 import { ConflictError, NotFoundError, ValidationError } from '../../../shared/errors';
-import { parseBody, parseWith } from '../../../shared/http/validate';
+import { idString as id, parseBody, parseWith } from '../../../shared/http/validate';
 import { ulid } from '../../../shared/ids';
 import { leadSchema } from '../../../shared/lead';
 import { SA } from '../../../shared/search-attributes';
@@ -19,7 +19,6 @@ import { BULK_FAILURES_KEPT, bulkDeadLetterProgressQuery, type BulkDeadLetterPro
 import { reasonBody } from './breakers';
 import type { OperatorContext } from './context';
 
-const id = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be an id');
 const durationOrInstant = (label: string) =>
   z.string().refine((v) => tryParseDuration(v) !== undefined || !Number.isNaN(Date.parse(v)), `must be a duration (an age such as "1h") or an ISO date-time (${label})`);
 const filterSchema = z
