@@ -81,6 +81,25 @@ export const configSchema = z.object({
    * about 0.6 MB per cached lead workflow (bench:park); 200 kept throughput at saturation (bench, 30/s).
    */
   WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(200),
+  /**
+   * The delivery worker's own HTTP port: GET /healthz (alive: the worker has not failed) and GET /readyz
+   * (its worker is polling). 0 picks a free port (logged).
+   */
+  WORKER_HEALTH_PORT: port(8082),
+  /**
+   * Where the Temporal SDK serves its own worker metrics (Prometheus, GET /metrics: task slots, poll and
+   * schedule-to-start latencies, sticky cache) in the delivery worker and in the log service's worker;
+   * 0 turns them off. Bound on HOST.
+   */
+  WORKER_SDK_METRICS_PORT: port(9464),
+  LOG_SDK_METRICS_PORT: port(9465),
+  /**
+   * At shutdown (SIGTERM), how long a worker lets running activities finish before it cancels them
+   * (Temporal's shutdownGraceTime). A supervisor's kill timeout must be longer (k8s: terminationGracePeriodSeconds).
+   */
+  SHUTDOWN_GRACE: duration('20s'),
+  /** At shutdown, how long an HTTP service lets in-flight requests finish after it stopped accepting new ones. */
+  HTTP_DRAIN_TIMEOUT: duration('10s'),
   /** Bearer token that GET /metrics of the intake and log services requires (open when empty: keep the port internal). */
   METRICS_TOKEN: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

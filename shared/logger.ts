@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { trace } from '@opentelemetry/api';
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { redactForLog, redactText } from './redact';
 
@@ -27,6 +28,16 @@ export function currentLogContext(): LogContext {
   return context.getStore() ?? {};
 }
 
+/**
+ * `trace_id` and `span_id` of the active OpenTelemetry span, for log lines (none when traces are
+ * off: the API's no-op tracer has no valid span). Only the API here, never the SDK (shared/tracing.ts).
+ */
+export function activeTraceIds(): { trace_id?: string; span_id?: string } {
+  const ctx = trace.getActiveSpan()?.spanContext();
+  if (!ctx || !trace.isSpanContextValid(ctx)) return {};
+  return { trace_id: ctx.traceId, span_id: ctx.spanId };
+}
+
 export interface LoggerOptions {
   name: string;
   level?: string;
@@ -44,7 +55,7 @@ export function createLogger({ name, level = process.env.LOG_LEVEL ?? 'info', de
       level,
       base: { service: name },
       timestamp: pino.stdTimeFunctions.isoTime,
-      mixin: () => ({ ...context.getStore() }),
+      mixin: () => ({ ...context.getStore(), ...activeTraceIds() }),
       formatters: {
         level: (label) => ({ level: label }),
         log: (object) => redactForLog(object),

@@ -46,11 +46,15 @@ export interface LogMetrics {
   journalWrite: Histogram<'result'>;
 }
 
+export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
+
 /** Gauges read from the store when scraped: what is open now, not what happened. */
 export interface StoreGauges {
   deadLettersOpen(): Promise<Record<string, number>>;
   pausedBuyers(): Promise<number>;
   breakers(): Promise<Record<string, number>>;
+  /** Each endpoint's breaker as its workflow last published it (endpoints without a breaker yet: none). */
+  breakerStates(): Promise<Array<{ buyerId: string; endpointId: string; state: string }>>;
   /** Age in seconds (since intake) of the least recently updated lead not yet terminal (0 when none). */
   oldestNonTerminalLeadAgeSeconds(): Promise<number>;
 }
@@ -85,6 +89,20 @@ export function createLogMetrics(gauges?: StoreGauges): LogMetrics {
           const counts = await gauges.breakers();
           this.reset();
           for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
+        });
+      },
+    });
+    new Gauge({
+      name: 'endpoint_breaker_state',
+      help: "Each endpoint's breaker: 1 on its current state (closed, open, half_open), 0 on the others",
+      labelNames: ['buyer', 'endpoint', 'state'], registers,
+      async collect() {
+        await quietly(async () => {
+          const states = await gauges.breakerStates();
+          this.reset();
+          for (const b of states) {
+            for (const state of BREAKER_STATES) this.set({ buyer: b.buyerId, endpoint: b.endpointId, state }, b.state === state ? 1 : 0);
+          }
         });
       },
     });

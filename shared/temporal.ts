@@ -2,15 +2,23 @@
  * Temporal connection helpers: connection options read from config in one place, the client
  * used by services, and the classification of "Temporal cannot be reached" errors.
  */
-import { Client, Connection, isGrpcServiceError, type ConnectionLike } from '@temporalio/client';
+import { Client, Connection, isGrpcServiceError, type ConnectionLike, type WorkflowClientInterceptor } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from './config';
 import { dataConverter } from './codec';
 
-export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'PAYLOAD_KEYS'>, options: { lazy?: boolean } = {}): Promise<{ client: Client; connection: Connection }> {
+export async function connectClient(
+  config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'PAYLOAD_KEYS'>,
+  options: { lazy?: boolean; /** Tracing's client interceptors (shared/tracing.ts). */ interceptors?: WorkflowClientInterceptor[] } = {},
+): Promise<{ client: Client; connection: Connection }> {
   const connectionOptions = { address: config.TEMPORAL_ADDRESS, connectTimeout: 5_000 };
   const connection = options.lazy ? Connection.lazy(connectionOptions) : await Connection.connect(connectionOptions);
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverter(config.PAYLOAD_KEYS) });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: dataConverter(config.PAYLOAD_KEYS),
+    ...(options.interceptors?.length ? { interceptors: { workflow: options.interceptors } } : {}),
+  });
   return { client, connection };
 }
 

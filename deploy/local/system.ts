@@ -29,10 +29,16 @@ export interface LocalPorts {
   temporal: number;
   temporalUi: number;
   mongo: number;
+  /** The (first) delivery worker's /healthz and /readyz. */
+  workerHealth: number;
+  /** The (first) delivery worker's Temporal SDK metrics. */
+  workerMetrics: number;
+  /** The log service worker's Temporal SDK metrics. */
+  logMetrics: number;
 }
 
-/** The ports `npm start` uses unless told otherwise. */
-export const DEFAULT_PORTS: LocalPorts = { intake: 8080, log: 8081, temporal: 7233, temporalUi: 8233, mongo: 27017 };
+/** The ports `npm start` uses unless told otherwise (further workers get free ports). */
+export const DEFAULT_PORTS: LocalPorts = { intake: 8080, log: 8081, temporal: 7233, temporalUi: 8233, mongo: 27017, workerHealth: 8082, workerMetrics: 9464, logMetrics: 9465 };
 
 /** Secrets of a data dir, generated once and kept in `<data dir>/local.json` (mode 600). */
 export interface LocalSecrets {
@@ -170,7 +176,7 @@ function redactor(values: Array<string | undefined>): (text: string) => string {
 // ---------------------------------------------------------------------------------------------
 
 async function resolvePorts(requested: LocalSystemOptions['ports'], host: string): Promise<LocalPorts> {
-  const wanted: Partial<LocalPorts> = requested === 'free' ? { intake: 0, log: 0, temporal: 0, temporalUi: 0, mongo: 0 } : (requested ?? {});
+  const wanted: Partial<LocalPorts> = requested === 'free' ? { intake: 0, log: 0, temporal: 0, temporalUi: 0, mongo: 0, workerHealth: 0, workerMetrics: 0, logMetrics: 0 } : (requested ?? {});
   const ports = { ...DEFAULT_PORTS, ...wanted };
   const taken = new Set(Object.values(ports).filter((p) => p !== 0));
   for (const key of Object.keys(ports) as Array<keyof LocalPorts>) {
@@ -360,11 +366,27 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     };
     /** The current process of each service (readiness checks read its output). */
     const current = new Map<string, ManagedProcess>();
+    // Each delivery worker's own ports (health, SDK metrics): the first takes the configured ones.
+    const workerPorts: Array<{ health: number; metrics: number }> = [{ health: ports.workerHealth, metrics: ports.workerMetrics }];
+    const taken = new Set(Object.values(ports));
+    const another = async () => {
+      let port: number;
+      do port = await freePort(host);
+      while (taken.has(port));
+      taken.add(port);
+      return port;
+    };
+    for (let i = 2; i <= workers; i++) workerPorts.push({ health: await another(), metrics: await another() });
+    const ownEnv = (name: string): NodeJS.ProcessEnv => {
+      if (name === 'log') return { ...env, LOG_SDK_METRICS_PORT: String(ports.logMetrics) };
+      const own = workerPorts[Number(name.replace('worker-', '')) - 1];
+      return own ? { ...env, WORKER_HEALTH_PORT: String(own.health), WORKER_SDK_METRICS_PORT: String(own.metrics) } : env;
+    };
     const service = (name: string, dir: string, logFile: string) =>
       supervisor.add({
         name,
         start: () => {
-          const proc = spawnManaged(process.execPath, [...(options.nodeArgs ?? []), '--require', 'tsx/cjs', path.join(ROOT, 'services', dir, 'main.ts')], { name, cwd: ROOT, env, logFile });
+          const proc = spawnManaged(process.execPath, [...(options.nodeArgs ?? []), '--require', 'tsx/cjs', path.join(ROOT, 'services', dir, 'main.ts')], { name, cwd: ROOT, env: ownEnv(name), logFile });
           // Warnings and errors also reach the console; everything is in the service's log file.
           proc.child.stdout?.on('data', (chunk: Buffer) => {
             for (const line of chunk.toString('utf8').split('\n')) {
@@ -417,6 +439,8 @@ Lead delivery is running.
   Intake service   ${intakeUrl}            (POST /v1/leads, GET /v1/leads/:id, /v1/admin/…)
   Log service      ${logUrl}            (dispute page: open it and sign in with the admin token; GET /v1/attempts, /v1/attempts.csv, /v1/leads/:id/receipt)
   Metrics          ${intakeUrl}/metrics  ${logUrl}/metrics   (Prometheus text format)
+  Temporal SDK     http://${host}:${ports.workerMetrics}/metrics (delivery worker)  http://${host}:${ports.logMetrics}/metrics (log worker)
+  Worker health    http://${host}:${ports.workerHealth}/healthz  /readyz
   Temporal UI      ${temporalUiUrl ?? '(external Temporal: see your cluster)'}
   Temporal         ${temporalAddress}
   Store            ${storeNote}: ${mongoUrl.replace(/\/\/[^@/]*@/, '//****@')}

@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { Connection } from 'mongoose';
 import type { Registry } from '../../activities/registry';
 import type { KeyRing } from '../../shared/crypto';
-import { errorHandler, jsonBody, notFound, requestContext, securityHeaders } from '../../shared/http/express';
+import { accessLog, errorHandler, isDraining, jsonBody, notFound, requestContext, securityHeaders } from '../../shared/http/express';
 import { rateLimit } from '../../shared/http/rate-limit';
 import type { Logger } from '../../shared/logger';
 import type { Models } from '../../shared/store';
@@ -57,16 +57,20 @@ export function createApp(deps: IntakeDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(requestContext(), securityHeaders());
+  app.use(requestContext(), accessLog(deps.logger), securityHeaders());
 
   const metrics = deps.metrics ?? createIntakeMetrics();
   app.get('/metrics', metricsRoute(metrics.registry, deps.metricsToken));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Readiness = this replica can serve. An outage of Temporal or the store is answered by every
+  // route itself (503 + Retry-After, nothing lost): dropping every replica from the load balancer
+  // would hide that answer behind a connection error. Only a replica that is shutting down says 503.
   app.get('/readyz', async (_req, res) => {
     const [temporal, store] = await Promise.all([pingTemporal(deps.client.connection), pingStore(deps.store)]);
-    res.status(temporal && store ? 200 : 503).json({ status: temporal && store ? 'ready' : 'not_ready', temporal, store });
+    if (isDraining(app)) return res.status(503).json({ status: 'draining', temporal, store });
+    res.json({ status: 'ready', temporal, store });
   });
 
   // One gate for intake's store reads on the request path (key checks, duplicate checks): bounded,

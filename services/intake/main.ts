@@ -1,4 +1,5 @@
 /** Entry point of the intake service: config → store → Temporal client → HTTP. */
+import '../tracing-boot';
 import { createKinds, createRegistry } from '../../activities/registry';
 import { providerSettings } from '../../activities/providers';
 import { loadConfig } from '../../shared/config';
@@ -10,15 +11,17 @@ import { listen } from '../../shared/http/express';
 import { createLogger } from '../../shared/logger';
 import { connectStore } from '../../shared/store';
 import { connectClient } from '../../shared/temporal';
+import { startTracing } from '../../shared/tracing';
 import { runService } from '../run';
 import { createApp } from './app';
 
 runService('intake', async (logger) => {
   const config = loadConfig();
+  const tracing = startTracing('intake', logger);
   const credentials = parseKeyRing(config.CREDENTIALS_KEYS, 'CREDENTIALS_KEYS');
   const { connection: store, models } = await connectStore(config.MONGO_URL);
   // Lazy: intake starts (and answers 503) even while Temporal is still coming up.
-  const { client, connection } = await connectClient(config, { lazy: true });
+  const { client, connection } = await connectClient(config, { lazy: true, interceptors: tracing.clientInterceptors });
   const app = createApp({
     client,
     store,
@@ -48,8 +51,10 @@ runService('intake', async (logger) => {
   const server = await listen(app, config.INTAKE_PORT, config.HOST);
   logger.info({ url: `http://${config.HOST}:${server.port}`, metrics: `http://${config.HOST}:${server.port}/metrics` }, 'intake listening');
   return async () => {
-    await server.close();
+    // Readiness turns 503, no new connections; requests in flight (a lead being accepted) may finish.
+    await server.close(parseDuration(config.HTTP_DRAIN_TIMEOUT));
     await connection.close();
     await store.close();
+    await tracing.shutdown();
   };
 }, createLogger({ name: 'intake' }));

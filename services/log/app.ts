@@ -6,7 +6,7 @@
  */
 import express, { Router } from 'express';
 import { authenticate, requireAdmin, createSourceAuth } from '../../shared/http/auth';
-import { errorHandler, notFound, requestContext, securityHeaders } from '../../shared/http/express';
+import { accessLog, errorHandler, isDraining, notFound, requestContext, securityHeaders } from '../../shared/http/express';
 import { pingStore } from '../../shared/store';
 import { NotFoundError } from '../../shared/errors';
 import { idParam } from '../../shared/http/validate';
@@ -21,14 +21,16 @@ export function createLogApp(deps: LogDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(requestContext(), securityHeaders());
+  app.use(requestContext(), accessLog(deps.logger), securityHeaders());
   app.get('/metrics', metricsRoute(deps.metrics.registry, deps.metricsToken));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Readiness = can serve (see the intake's /readyz): a store outage is answered by each route (503).
   app.get('/readyz', async (_req, res) => {
     const store = await pingStore(deps.store);
-    res.status(store ? 200 : 503).json({ status: store ? 'ready' : 'not_ready', store });
+    if (isDraining(app)) return res.status(503).json({ status: 'draining', store });
+    res.json({ status: 'ready', store });
   });
   app.use(createPublicEvidenceRoutes(deps));
   app.use(createPageRoutes(deps));

@@ -1,4 +1,5 @@
 /** Entry point of the delivery worker. */
+import '../tracing-boot';
 import { createKinds, createRegistry } from '../../activities/registry';
 import { providerSettings } from '../../activities/providers';
 import { loadConfig } from '../../shared/config';
@@ -8,20 +9,23 @@ import { createOutbound } from '../../shared/http/outbound';
 import { createLogger } from '../../shared/logger';
 import { connectStore } from '../../shared/store';
 import { connectClient, connectWorker } from '../../shared/temporal';
-import { installRuntimeLogger } from '../../shared/worker-runtime';
-import { runService } from '../run';
+import { installWorkerRuntime } from '../../shared/worker-runtime';
+import { startHealthServer } from '../../shared/http/health';
+import { startTracing } from '../../shared/tracing';
+import { runService, superviseWorker } from '../run';
 import { createDeliveryWorker } from './worker';
 import { ensureSchedules } from './schedules';
 import { parseDuration } from '../../shared/durations';
 
 runService('worker', async (logger) => {
   const config = loadConfig();
-  installRuntimeLogger(logger);
+  const tracing = startTracing('worker', logger);
+  installWorkerRuntime(logger, { metricsPort: config.WORKER_SDK_METRICS_PORT, metricsHost: config.HOST });
   const credentials = parseKeyRing(config.CREDENTIALS_KEYS, 'CREDENTIALS_KEYS');
   const { connection: store, models } = await connectStore(config.MONGO_URL);
   const connection = await connectWorker(config);
   // The activities' own client: breakers (query, update, signal-with-start).
-  const { client, connection: clientConnection } = await connectClient(config);
+  const { client, connection: clientConnection } = await connectClient(config, { interceptors: tracing.clientInterceptors });
   const registry = createRegistry({
     outbound: createOutbound({ allow: config.OUTBOUND_ALLOW }),
     logger,
@@ -33,23 +37,25 @@ runService('worker', async (logger) => {
     taskQueue: config.DELIVERY_TASK_QUEUE,
     dataConverter: dataConverter(config.PAYLOAD_KEYS),
     maxCachedWorkflows: config.WORKER_CACHED_WORKFLOWS,
+    shutdownGraceMs: parseDuration(config.SHUTDOWN_GRACE),
+    plugins: tracing.workerPlugins,
     deps: { models, credentials, registry, logger, client, stuckNotStartedAfterMs: parseDuration(config.STUCK_NOT_STARTED_AFTER) },
   });
   await ensureSchedules(client, { taskQueue: config.DELIVERY_TASK_QUEUE, logTaskQueue: config.LOG_TASK_QUEUE, digestEveryMs: parseDuration(config.DEAD_LETTER_DIGEST_EVERY), stuckSweepEveryMs: parseDuration(config.STUCK_SWEEP_EVERY) });
-  let stopping = false;
-  const running = worker.run().catch((error: unknown) => {
-    if (stopping) throw error;
-    // A worker that stopped polling must not leave a live process doing nothing: exit, and let the supervisor restart it.
-    logger.fatal({ err: error }, 'delivery worker stopped unexpectedly');
-    process.exit(1);
-  });
-  logger.info({ taskQueue: config.DELIVERY_TASK_QUEUE }, 'delivery worker running');
+  const supervised = superviseWorker(worker, logger, 'delivery worker');
+  const health = await startHealthServer(
+    { live: () => worker.getState() !== 'FAILED', ready: () => worker.getState() === 'RUNNING', state: () => worker.getState() },
+    config.WORKER_HEALTH_PORT,
+    config.HOST,
+  );
+  logger.info({ taskQueue: config.DELIVERY_TASK_QUEUE, health: `http://${config.HOST}:${health.port}/readyz` }, 'delivery worker running');
   return async () => {
-    stopping = true;
-    worker.shutdown();
-    await running;
+    // /readyz answers 503 from here on (the worker is DRAINING); running activities get SHUTDOWN_GRACE.
+    await supervised.stop();
+    await health.close();
     await connection.close();
     await clientConnection.close();
     await store.close();
+    await tracing.shutdown();
   };
 }, createLogger({ name: 'worker' }));

@@ -1,4 +1,4 @@
-import { Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkerOptions, type WorkflowBundle } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../../activities';
 import type { DeliveryDeps } from '../../activities/delivery';
@@ -15,6 +15,10 @@ export async function createDeliveryWorker(options: {
   workflowBundle?: WorkflowBundle;
   /** The sticky cache's size (WORKER_CACHED_WORKFLOWS). */
   maxCachedWorkflows?: number;
+  /** Running activities may finish this long at shutdown (SHUTDOWN_GRACE, ms). */
+  shutdownGraceMs?: number;
+  /** Tracing (shared/tracing.ts): workflow and activity interceptors, the workflow span sink. */
+  plugins?: WorkerOptions['plugins'];
 }): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
@@ -25,5 +29,7 @@ export async function createDeliveryWorker(options: {
     activities: createActivities(options.deps),
     maxConcurrentActivityTaskExecutions: 200,
     maxCachedWorkflows: options.maxCachedWorkflows ?? 200,
+    ...(options.shutdownGraceMs !== undefined ? { shutdownGraceTime: options.shutdownGraceMs } : {}),
+    ...(options.plugins?.length ? { plugins: options.plugins } : {}),
   });
 }

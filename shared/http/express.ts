@@ -5,7 +5,9 @@
  * without details; never a stack trace to the client).
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import { pinoHttp } from 'pino-http';
 import { AppError, UnavailableError } from '../errors';
 import { isTemporalUnreachable } from '../temporal';
 import type { Logger } from '../logger';
@@ -20,6 +22,39 @@ export function requestContext(): RequestHandler {
     res.setHeader('X-Request-Id', requestId);
     withLogContext({ requestId }, () => next());
   };
+}
+
+/**
+ * The path of a request as it may be logged: no query string (lookups carry emails and phones
+ * there), and the token of a token-in-path route (/v1/codec/t/<token>/…) masked.
+ */
+export function loggablePath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.replace(/\/t\/[^/]+/g, '/t/****');
+}
+
+const UNLOGGED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * Access log (pino-http): one line per request when its response is finished — method, path (see
+ * loggablePath), status, response time, request id — through the service's logger and so its
+ * redaction. Probes and scrapes are not logged.
+ */
+export function accessLog(logger: Logger): RequestHandler {
+  const originalUrl = (req: IncomingMessage) => (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
+  return pinoHttp({
+    logger,
+    genReqId: (_req, res) => String(res.getHeader('x-request-id') ?? randomUUID()),
+    autoLogging: { ignore: (req) => UNLOGGED_PATHS.has(loggablePath(originalUrl(req))) },
+    wrapSerializers: false,
+    serializers: {
+      req: (req: IncomingMessage & { id?: unknown }) => ({ id: req.id, method: req.method, path: loggablePath(originalUrl(req)) }),
+      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+    },
+    customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'warn' : 'info'),
+    customSuccessMessage: (req, res) => `${req.method} ${loggablePath(originalUrl(req))} ${res.statusCode}`,
+    customErrorMessage: (req, res) => `${req.method} ${loggablePath(originalUrl(req))} ${res.statusCode}`,
+  });
 }
 
 export function securityHeaders(options: { html?: boolean } = {}): RequestHandler {
@@ -108,22 +143,50 @@ export function isStoreUnavailable(error: unknown): boolean {
   return false;
 }
 
+/** True once the app's server began to shut down (readiness answers 503 from then on). */
+export function isDraining(app: express.Express): boolean {
+  return app.locals.draining === true;
+}
+
+export interface ListeningServer {
+  port: number;
+  /**
+   * Graceful stop: readiness turns 503 (the app's `isDraining`), the server stops accepting, idle
+   * keep-alive connections close, requests in flight may finish for up to `drainTimeoutMs`, then
+   * whatever is left is cut.
+   */
+  close: (drainTimeoutMs?: number) => Promise<void>;
+}
+
 /** Starts listening; resolves with the bound port (tests use port 0). */
-export function listen(app: express.Express, port: number, host: string): Promise<{ port: number; close: () => Promise<void> }> {
+export function listen(app: express.Express, port: number, host: string): Promise<ListeningServer> {
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host, (error?: Error) => {
       if (error) return reject(error);
       const address = server.address();
       const bound = typeof address === 'object' && address ? address.port : port;
+      let closing: Promise<void> | undefined;
       resolve({
         port: bound,
-        close: () => new Promise<void>((done) => {
-          server.close(() => done());
-          server.closeAllConnections();
-        }),
+        close: (drainTimeoutMs = 0) => (closing ??= new Promise<void>((done) => {
+          app.locals.draining = true;
+          const timer = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);
+          timer.unref();
+          server.close(() => {
+            clearTimeout(timer);
+            done();
+          });
+          server.closeIdleConnections();
+        })),
       });
     });
     server.on('error', reject);
     server.keepAliveTimeout = 65_000;
+    // A keep-alive connection that turns idle while the server drains is closed at once.
+    server.on('request', (_req, res) => {
+      res.on('finish', () => {
+        if (app.locals.draining === true) setImmediate(() => server.closeIdleConnections());
+      });
+    });
   });
 }

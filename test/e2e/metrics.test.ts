@@ -69,4 +69,21 @@ describe('metrics', function () {
     assert.equal(sample(intake, 'leads_rejected_total', { source: source.id, reason: 'validation_failed' }), 1);
     assert.equal(sample(intake, 'lead_intake_duration_seconds_count', { outcome: 'accepted' }), 1);
   });
+
+  it("When an operator opens an endpoint's breaker, then the log service's gauge shows that endpoint open and the open-breaker count rises", async function () {
+    this.timeout(60_000);
+    const { buyerId, endpoints } = await system.route([{ kind: 'webhook', url: buyer.url }]);
+    const endpointId = endpoints[0]!.id;
+    const opened = await system.admin<{ state: string }>('POST', `/endpoints/${endpointId}/breaker/open`, { reason: 'metrics test' });
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    let log = '';
+    for (let i = 0; i < 50; i++) {
+      log = await scrape(system.logUrl);
+      if (sample(log, 'endpoint_breaker_state', { endpoint: endpointId, state: 'open' }) === 1) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(sample(log, 'endpoint_breaker_state', { buyer: buyerId, endpoint: endpointId, state: 'open' }), 1);
+    assert.equal(sample(log, 'endpoint_breaker_state', { buyer: buyerId, endpoint: endpointId, state: 'closed' }), 0);
+    assert.ok((sample(log, 'endpoint_breakers', { state: 'open' }) ?? 0) >= 1);
+  });
 });

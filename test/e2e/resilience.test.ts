@@ -72,7 +72,7 @@ describe('resilience', function () {
     });
   });
 
-  it('When Temporal cannot be reached, then intake answers 503 with Retry-After and accepts again once it is back', async function () {
+  it('When Temporal cannot be reached, then intake answers 503 with Retry-After, stays ready (it can answer), and accepts again once it is back', async function () {
     this.timeout(120_000);
     const temporal = await startTemporal();
     const { mongoBase } = await sharedInfra();
@@ -86,8 +86,10 @@ describe('resilience', function () {
       assert.equal(refused.status, 503);
       assert.equal(refused.headers.get('retry-after'), '5');
       assert.equal(refused.body.error, 'unavailable');
+      // Readiness stays 200 (this replica can serve: it answers the 503 above itself) and says Temporal is down.
       const ready = await fetch(`${system.intakeUrl}/readyz`);
-      assert.equal(ready.status, 503);
+      assert.equal(ready.status, 200);
+      assert.deepEqual(await ready.json(), { status: 'ready', temporal: false, store: true });
       // The server comes back (in memory, so empty) on the same address: intake accepts again.
       back = await startTemporalDevServer({ port: temporal.port, headless: true });
       const accepted = await eventually(async () => {

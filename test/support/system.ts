@@ -17,7 +17,7 @@ import { listen } from '../../shared/http/express';
 import { createLogger, type Logger } from '../../shared/logger';
 import { connectStore, equalityFields, type Models } from '../../shared/store';
 import { addContainmentIndexes } from '../../deploy/local/ferretdb-indexes';
-import { installRuntimeLogger } from '../../shared/worker-runtime';
+import { installWorkerRuntime } from '../../shared/worker-runtime';
 import { dataConverter, EncryptionCodec, FAILURE_CONVERTER_PATH } from '../../shared/codec';
 import { leadWorkflowId, type LeadView } from '../../shared/delivery';
 import { leadStatusQuery } from '../../workflows/messages';
@@ -152,7 +152,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const deliveryTaskQueue = `delivery-${suffix}`;
   const logTaskQueue = `log-${suffix}`;
   const logger = testLogger('test');
-  installRuntimeLogger(logger);
+  installWorkerRuntime(logger);
 
   const { connection: store, models } = await connectStore(mongoUrl);
   // As `npm start` does on FerretDB: PostgreSQL indexes its equality filters can use.

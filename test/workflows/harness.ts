@@ -16,7 +16,7 @@ import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, JournalEnt
 import { attemptId, leadWorkflowId } from '../../shared/delivery';
 import { sharedInfra } from '../support/infra';
 import { testLogger, workflowBundle } from '../support/system';
-import { installRuntimeLogger } from '../../shared/worker-runtime';
+import { installWorkerRuntime } from '../../shared/worker-runtime';
 import type { deliverLead } from '../../workflows/deliverLead';
 import { leadStatusQuery } from '../../workflows/messages';
 
@@ -99,7 +99,7 @@ export interface Harness {
 
 /** A worker with scripted activities for one scenario; `run` keeps it polling while the test acts. */
 export async function harness(scenario: Scenario): Promise<Harness> {
-  installRuntimeLogger(testLogger('workflow-tests'));
+  installWorkerRuntime(testLogger('workflow-tests'));
   const infra = await sharedInfra();
   const connection = await Connection.connect({ address: infra.temporalAddress });
   const client = new Client({ connection });
