@@ -6,7 +6,7 @@
  * and write per service account and per project, as Google counts its Sheets quotas. Also the
  * read-back of a lead (`lookup`: column A alone, one read within the quota).
  */
-import { auth as googleAuth, sheets, type sheets_v4 } from 'googleapis/build/src/apis/sheets';
+import { auth as googleAuth, sheets, type sheets_v4 } from '@googleapis/sheets';
 import type { ReadBack } from '../../shared/delivery';
 import type { Logger } from '../../shared/logger';
 import { OutboundError } from '../../shared/http/outbound';

@@ -11,9 +11,10 @@ export { DEFAULT_BATCH, GOOGLE_SHEETS_QUOTA, LEAD_ID_COLUMN, QuotaLimiter, quote
 export { classifySheets, type SheetsAnswer } from './classify';
 
 /**
- * Google Sheets (the `googleapis` SDK, Sheets API v4): one row per lead, appended to a tab of the
- * buyer's spreadsheet with a service account (the endpoint's own key, or the deployment's shared
- * one) that the buyer shared the spreadsheet with.
+ * Google Sheets (the official `@googleapis/sheets` client: the Sheets v4 part of `googleapis`
+ * alone): one row per lead, appended to a tab of the buyer's spreadsheet with a service account
+ * (the endpoint's own key, or the deployment's shared one) that the buyer shared the spreadsheet
+ * with.
  *
  * - Columns: `lead_id` first, then the mapping's keys; the header row is written on first use
  *   (and extended when the mapping gains a key). Values are written RAW: a lead field such as

@@ -1,7 +1,7 @@
 /**
  * The email kind end to end: intake → workflow → activity → the real `resend` SDK → a local
  * Resend that checks every request against Resend's OpenAPI document; bounce and complaint
- * webhooks signed with svix → suppression list → later sends fail fast. Backoffs are second-long.
+ * webhooks signed as Svix does (Standard Webhooks) → suppression list → later sends fail fast. Backoffs are second-long.
  * Email has no read-back: the Idempotency-Key (one per lead and endpoint) makes a retry safe. The
  * kind contract (./contract.ts) runs from the table below (endpoints with their own API key); the
  * cases after it are Resend's own.
@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Resend } from 'resend';
-import { Webhook } from 'svix';
+import { Webhook } from 'standardwebhooks';
 import { quotaResetAt } from '../../../activities/email';
 import { MAX_RETRY_AFTER_MS } from '../../../shared/delivery';
 import { resendErrors, startResendFake, type ResendFake, type SentEmail } from '../../fakes/resend';

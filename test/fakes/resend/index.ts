@@ -23,15 +23,16 @@
  * Error bodies have Resend's shape `{ statusCode, message, name }`.
  *
  * It also plays Resend's webhook sender: `event()` builds an event from a sent email, validated
- * against the spec's event schemas, and `postWebhook()` signs it with the `svix` library (the
- * scheme Resend uses) and posts it.
+ * against the spec's event schemas, and `postWebhook()` signs it as Resend does (Resend sends
+ * through Svix, which is the Standard Webhooks scheme under `svix-*` header names: signed with the
+ * `standardwebhooks` library, the one the `svix` package wraps) and posts it.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { Webhook } from 'svix';
+import { Webhook } from 'standardwebhooks';
 import spec from '../specs/resend/resend.json';
 
 export interface ResendError {
@@ -108,7 +109,7 @@ export interface ResendFake {
   up(): Promise<void>;
   /** A webhook event about a sent email, valid against the spec's schema for its type. */
   event(type: 'email.sent' | 'email.delivered' | 'email.bounced' | 'email.complained', email: SentEmail, extra?: Record<string, unknown>): Record<string, unknown>;
-  /** Signs `body` with svix as Resend does and posts it; returns the status and body. */
+  /** Signs `body` as Resend does (Standard Webhooks, `svix-*` headers) and posts it; returns the status and body. */
   postWebhook(url: string, secret: string, body: string, options?: { msgId?: string; timestamp?: Date; signature?: string }): Promise<{ status: number; body: string }>;
   reset(): void;
   close(): Promise<void>;
