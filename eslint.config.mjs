@@ -31,7 +31,7 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['../activities/*', '../activities', '../services/*', '../services/**'], allowTypeImports: true, message: 'Workflows import activities as types only (proxyActivities).' },
-            { group: ['mongoose', 'express', 'pino', 'resend', 'twilio', 'googleapis', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', 'zod'], message: 'Not in workflow code: it does I/O or is not deterministic.' },
+            { group: ['mongoose', 'express', 'pino', 'resend', 'twilio', '@googleapis/sheets', '@opentelemetry/sdk-node', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', 'zod'], message: 'Not in workflow code: it does I/O or is not deterministic.' },
           ],
         },
       ],
