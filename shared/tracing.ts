@@ -10,8 +10,8 @@
  * → the outbound HTTP request to the buyer (node:http and fetch instrumentation). Log lines written
  * inside a span carry its `trace_id` and `span_id` (shared/logger.ts).
  *
- * Each service's main.ts calls startTracing() before it creates its clients, workers and servers;
- * the instrumentations patch node:http and undici in place, so modules loaded earlier are traced too.
+ * services/tracing-boot.ts, the first import of each service's main.ts, calls startTracing() before
+ * anything else loads node:http; main.ts takes its result.
  */
 import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
 import type * as InstrumentationHttp from '@opentelemetry/instrumentation-http';
@@ -51,13 +51,10 @@ export function tracingWanted(env: Record<string, string | undefined>): 'otlp' |
   return on ? 'otlp' : undefined;
 }
 
-let started: Tracing | undefined;
-
-/** Starts the OpenTelemetry SDK once per process when the environment asks for traces. */
+/** Starts the OpenTelemetry SDK when the environment asks for traces (once per process: services/tracing-boot.ts). */
 export function startTracing(service: string, logger: Logger, env: Record<string, string | undefined> = process.env): Tracing {
-  if (started) return started;
   const wanted = tracingWanted(env);
-  if (!wanted) return (started = OFF);
+  if (!wanted) return OFF;
   // The SDK is loaded only when traces are on (it costs start time and memory otherwise).
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof OtlpHttp;
@@ -87,11 +84,10 @@ export function startTracing(service: string, logger: Logger, env: Record<string
   const resource = new Resource({ 'service.name': serviceName });
   const plugin = new OpenTelemetryPlugin({ resource, spanProcessor: processor });
   logger.info({ exporter: wanted, serviceName }, 'OpenTelemetry traces on');
-  started = {
+  return {
     enabled: true,
     clientInterceptors: [new OpenTelemetryWorkflowClientInterceptor()],
     workerPlugins: [plugin],
     shutdown: () => sdk.shutdown(),
   };
-  return started;
 }

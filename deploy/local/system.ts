@@ -8,18 +8,16 @@
  * `deploy/local/start.ts` is the CLI around it; a chaos program or an e2e test calls it with its own
  * data dir, ports and PostgreSQL database.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { generateKeySpec } from '../../shared/crypto';
 import { connectStore, equalityFields } from '../../shared/store';
-import { generateReceiptKeySpec } from '../../services/log/receipt-signing';
 import { startFerretDB, type MongoStore } from './ferretdb';
 import { addContainmentIndexes } from './ferretdb-indexes';
 import { freePort } from './ports';
 import { spawnManaged, type ManagedProcess } from './proc';
 import { Supervisor, statusFileWriter, readStatusFile, type BackoffPolicy, type RunningProcess, type StatusFile, type SupervisedHandle } from './supervisor';
 import { startTemporalDevServer } from './temporal';
+import { generateServiceSecrets, LOCAL_KEY_IDS, type ServiceSecrets } from './secrets';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -41,14 +39,7 @@ export interface LocalPorts {
 export const DEFAULT_PORTS: LocalPorts = { intake: 8080, log: 8081, temporal: 7233, temporalUi: 8233, mongo: 27017, workerHealth: 8082, workerMetrics: 9464, logMetrics: 9465 };
 
 /** Secrets of a data dir, generated once and kept in `<data dir>/local.json` (mode 600). */
-export interface LocalSecrets {
-  adminToken: string;
-  credentialsKeys: string;
-  payloadKeys: string;
-  codecToken: string;
-  logKeys: string;
-  lookupKey: string;
-  receiptKeys: string;
+export interface LocalSecrets extends ServiceSecrets {
   demoSourceId?: string;
   demoApiKey?: string;
 }
@@ -141,16 +132,7 @@ export function loadLocalSecrets(dataDir: string): LocalSecrets & { fresh: boole
   const file = secretsFile(dataDir);
   const fresh = !fs.existsSync(file);
   const stored = fresh ? {} : (JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LocalSecrets>);
-  const secrets: LocalSecrets = {
-    adminToken: `adm_${randomBytes(24).toString('base64url')}`,
-    credentialsKeys: generateKeySpec('local1'),
-    payloadKeys: generateKeySpec('payload1'),
-    codecToken: `cdc_${randomBytes(24).toString('base64url')}`,
-    logKeys: generateKeySpec('log1'),
-    lookupKey: randomBytes(32).toString('base64url'),
-    receiptKeys: generateReceiptKeySpec('receipt1'),
-    ...stored,
-  };
+  const secrets: LocalSecrets = { ...generateServiceSecrets(LOCAL_KEY_IDS), ...stored };
   saveLocalSecrets(dataDir, secrets);
   return { ...secrets, fresh };
 }

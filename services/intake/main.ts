@@ -1,5 +1,5 @@
 /** Entry point of the intake service: config → store → Temporal client → HTTP. */
-import '../tracing-boot';
+import { tracing } from '../tracing-boot';
 import { createKinds, createRegistry } from '../../activities/registry';
 import { providerSettings } from '../../activities/providers';
 import { loadConfig } from '../../shared/config';
@@ -11,13 +11,11 @@ import { listen } from '../../shared/http/express';
 import { createLogger } from '../../shared/logger';
 import { connectStore } from '../../shared/store';
 import { connectClient } from '../../shared/temporal';
-import { startTracing } from '../../shared/tracing';
 import { runService } from '../run';
 import { createApp } from './app';
 
 runService('intake', async (logger) => {
   const config = loadConfig();
-  const tracing = startTracing('intake', logger);
   const credentials = parseKeyRing(config.CREDENTIALS_KEYS, 'CREDENTIALS_KEYS');
   const { connection: store, models } = await connectStore(config.MONGO_URL);
   // Lazy: intake starts (and answers 503) even while Temporal is still coming up.

@@ -1,5 +1,5 @@
 /** Entry point of the log service: its worker (writes the delivery log) and its read API. */
-import '../tracing-boot';
+import { tracing } from '../tracing-boot';
 import { loadConfig } from '../../shared/config';
 import { dataConverter } from '../../shared/codec';
 import { listen } from '../../shared/http/express';
@@ -8,7 +8,6 @@ import { connectStore } from '../../shared/store';
 import { connectWorker } from '../../shared/temporal';
 import { installWorkerRuntime } from '../../shared/worker-runtime';
 import { parseDuration } from '../../shared/durations';
-import { startTracing } from '../../shared/tracing';
 import { runService, superviseWorker } from '../run';
 import { createLogApp } from './app';
 import { createLogWorker } from './worker';
@@ -16,7 +15,6 @@ import { createLogDeps } from './deps';
 
 runService('log', async (logger) => {
   const config = loadConfig();
-  const tracing = startTracing('log', logger);
   installWorkerRuntime(logger, { metricsPort: config.LOG_SDK_METRICS_PORT, metricsHost: config.HOST });
   const { connection: store, models } = await connectStore(config.MONGO_URL);
   const deps = createLogDeps(config, { store, models, logger });

@@ -1,5 +1,5 @@
 /** Entry point of the delivery worker. */
-import '../tracing-boot';
+import { tracing } from '../tracing-boot';
 import { createKinds, createRegistry } from '../../activities/registry';
 import { providerSettings } from '../../activities/providers';
 import { loadConfig } from '../../shared/config';
@@ -11,7 +11,6 @@ import { connectStore } from '../../shared/store';
 import { connectClient, connectWorker } from '../../shared/temporal';
 import { installWorkerRuntime } from '../../shared/worker-runtime';
 import { startHealthServer } from '../../shared/http/health';
-import { startTracing } from '../../shared/tracing';
 import { runService, superviseWorker } from '../run';
 import { createDeliveryWorker } from './worker';
 import { ensureSchedules } from './schedules';
@@ -19,7 +18,6 @@ import { parseDuration } from '../../shared/durations';
 
 runService('worker', async (logger) => {
   const config = loadConfig();
-  const tracing = startTracing('worker', logger);
   installWorkerRuntime(logger, { metricsPort: config.WORKER_SDK_METRICS_PORT, metricsHost: config.HOST });
   const credentials = parseKeyRing(config.CREDENTIALS_KEYS, 'CREDENTIALS_KEYS');
   const { connection: store, models } = await connectStore(config.MONGO_URL);
