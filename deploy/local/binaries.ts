@@ -1,10 +1,12 @@
 /**
- * Finds (or builds once) the Temporal CLI and FerretDB binaries used for local runs and tests.
+ * Finds (or builds once) the Go binaries used for local runs and tests: the Temporal CLI (dev server),
+ * FerretDB, and for TEMPORAL_MODE=server the Temporal server, its SQL schema tool and the UI server.
  *
  * Resolution order for each binary:
- *   1. the explicit env var (TEMPORAL_BIN / FERRETDB_BIN) — must point at an executable file;
- *   2. `temporal` / `ferretdb` on PATH;
- *   3. the cache folder outside the repo (see cacheDir()), file bin/temporal-cli-v1.5.1 or bin/ferretdb-v1.24.2;
+ *   1. the explicit env var (TEMPORAL_BIN, FERRETDB_BIN, TEMPORAL_SERVER_BIN, TEMPORAL_SQL_TOOL_BIN,
+ *      TEMPORAL_UI_SERVER_BIN) — must point at an executable file;
+ *   2. `temporal` / `ferretdb` / `temporal-server` / `temporal-sql-tool` / `temporal-ui-server` on PATH;
+ *   3. the cache folder outside the repo (see cacheDir()), e.g. bin/temporal-cli-v1.5.1;
  *   4. a build with the Go toolchain into that cache (once per machine; serialised across processes).
  */
 import { randomBytes } from 'node:crypto';
@@ -14,12 +16,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runToCompletion, sleep } from './proc';
 
-export type BinaryName = 'temporal' | 'ferretdb';
+export type BinaryName = 'temporal' | 'ferretdb' | 'temporal-server' | 'temporal-sql-tool' | 'temporal-ui-server';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const FERRETDB_VERSION = 'v1.24.2';
+/** The server and UI versions the CLI v1.5.1 embeds (its go.mod): server mode runs what dev mode runs. */
+export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
+export const TEMPORAL_UI_SERVER_VERSION = 'v2.42.1';
 const TEMPORAL_MODULE = 'github.com/temporalio/cli/cmd/temporal';
 const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
+const TEMPORAL_SERVER_MODULE = 'go.temporal.io/server';
+const TEMPORAL_UI_SERVER_MODULE = 'github.com/temporalio/ui-server/v2';
 
 interface BinarySpec {
   envVar: string;
@@ -29,6 +36,8 @@ interface BinarySpec {
   buildTime: string;
   build: (goBin: string, tmpDir: string, log: (m: string) => void) => Promise<string>;
   manualRecipe: (cache: string) => string[];
+  /** Arguments a freshly built binary must exit 0 with (default --version). */
+  verifyArgs?: string[];
 }
 
 const SPECS: Record<BinaryName, BinarySpec> = {
@@ -59,7 +68,65 @@ const SPECS: Record<BinaryName, BinarySpec> = {
       `(a plain \`go install\` of FerretDB builds a binary that panics with "Invalid build/version/version.txt")`,
     ],
   },
+  'temporal-server': serverSpec(
+    'TEMPORAL_SERVER_BIN',
+    'temporal-server',
+    `temporal-server-${TEMPORAL_SERVER_VERSION}`,
+    `the Temporal server (${TEMPORAL_SERVER_MODULE} ${TEMPORAL_SERVER_VERSION}, for TEMPORAL_MODE=server)`,
+    'about 3 minutes on a cold Go cache',
+    `${TEMPORAL_SERVER_MODULE}/cmd/server`,
+    TEMPORAL_SERVER_VERSION,
+    'server',
+  ),
+  'temporal-sql-tool': serverSpec(
+    'TEMPORAL_SQL_TOOL_BIN',
+    'temporal-sql-tool',
+    `temporal-sql-tool-${TEMPORAL_SERVER_VERSION}`,
+    `the Temporal SQL schema tool (${TEMPORAL_SERVER_MODULE} ${TEMPORAL_SERVER_VERSION})`,
+    'about 1 minute once the server is built',
+    `${TEMPORAL_SERVER_MODULE}/cmd/tools/sql`,
+    TEMPORAL_SERVER_VERSION,
+    'sql',
+  ),
+  'temporal-ui-server': serverSpec(
+    'TEMPORAL_UI_SERVER_BIN',
+    'temporal-ui-server',
+    `temporal-ui-server-${TEMPORAL_UI_SERVER_VERSION}`,
+    `the Temporal Web UI server (${TEMPORAL_UI_SERVER_MODULE} ${TEMPORAL_UI_SERVER_VERSION}, for TEMPORAL_MODE=server)`,
+    'about 1 minute on a warm Go cache',
+    `${TEMPORAL_UI_SERVER_MODULE}/cmd/server`,
+    TEMPORAL_UI_SERVER_VERSION,
+    'server',
+  ),
 };
+
+/** A binary that `go install <pkg>@<version>` builds (these modules have no replace directives). */
+function serverSpec(
+  envVar: string,
+  pathName: string,
+  cacheFile: string,
+  description: string,
+  buildTime: string,
+  pkg: string,
+  version: string,
+  builtName: string,
+): BinarySpec {
+  return {
+    envVar,
+    pathName,
+    cacheFile,
+    description,
+    buildTime,
+    build: async (goBin, tmpDir, log) => {
+      await runGo(goBin, ['install', `${pkg}@${version}`], { cwd: tmpDir, env: goEnv({ GOBIN: tmpDir }), what: description, log });
+      return path.join(tmpDir, builtName);
+    },
+    manualRecipe: (cache) => [
+      `mkdir -p ${cache}/bin/tmp && GOBIN=${cache}/bin/tmp go install ${pkg}@${version}`,
+      `mv ${cache}/bin/tmp/${builtName} ${cache}/bin/${cacheFile}`,
+    ],
+  };
+}
 
 const LOCK_POLL_MS = 500;
 const LOCK_MAX_AGE_MS = 30 * 60_000; // a lock older than this is stale even if its pid looks alive (pid reuse)
@@ -273,8 +340,9 @@ async function makeUserWritable(dir: string): Promise<void> {
 /** A freshly built binary must at least print its version (catches FerretDB's version.txt panic). */
 async function verifyBinary(name: BinaryName, file: string): Promise<void> {
   if (!(await isExecutableFile(file))) throw new Error(`the build finished but ${file} is missing or not executable`);
-  const res = await runToCompletion(file, ['--version'], { name, timeoutMs: 30_000 });
-  if (res.code !== 0) throw new Error(`the built binary fails \`${name} --version\`:\n${res.output}`);
+  const args = SPECS[name].verifyArgs ?? ['--version'];
+  const res = await runToCompletion(file, args, { name, timeoutMs: 30_000 });
+  if (res.code !== 0) throw new Error(`the built binary fails \`${name} ${args.join(' ')}\`:\n${res.output}`);
 }
 
 // ---------------------------------------------------------------------------------------------

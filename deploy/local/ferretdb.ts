@@ -149,7 +149,7 @@ function makeStore(config: LaunchConfig, first: ManagedProcess, log: (m: string)
 // PostgreSQL
 
 /** pgUrl with its database replaced by `database`. */
-function withDatabase(pgUrl: string, database: string): string {
+export function withDatabase(pgUrl: string, database: string): string {
   const url = parsePgUrl(pgUrl);
   url.pathname = `/${encodeURIComponent(database)}`;
   return url.toString();
@@ -168,7 +168,7 @@ function databaseOf(pgUrl: string): string {
   return name || 'lead_delivery';
 }
 
-function redact(pgUrl: string): string {
+export function redact(pgUrl: string): string {
   const url = parsePgUrl(pgUrl);
   if (url.password) url.password = '***';
   return url.toString();
@@ -203,8 +203,11 @@ async function withMaintenanceClient<T>(pgUrl: string, fn: (client: PgClient) =>
   }
 }
 
-/** Creates `database` unless it exists. Throws the pg error as is (callers classify it). */
-async function ensurePgDatabase(pgUrl: string, database: string): Promise<'created' | 'exists'> {
+/**
+ * Creates `database` unless it exists. Throws the pg error as is (callers classify it).
+ * `customPlans` (default true, for FerretDB's databases) sets plan_cache_mode as explained below.
+ */
+export async function ensurePgDatabase(pgUrl: string, database: string, opts: { customPlans?: boolean } = {}): Promise<'created' | 'exists'> {
   return withMaintenanceClient(pgUrl, async (client) => {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
     let outcome: 'created' | 'exists' = 'exists';
@@ -222,7 +225,9 @@ async function ensurePgDatabase(pgUrl: string, database: string): Promise<'creat
     // (`_jsonb -> $1 @> $2`): after five runs PostgreSQL may cache a generic plan, which cannot use
     // the expression indexes of ferretdb-indexes.ts, for every field of that shape. Plan each run.
     // Only the database's owner may: without it queries stay correct, only slower on big tables.
-    await client.query(`ALTER DATABASE ${quoteIdent(database)} SET plan_cache_mode = force_custom_plan`).catch(() => undefined);
+    if (opts.customPlans !== false) {
+      await client.query(`ALTER DATABASE ${quoteIdent(database)} SET plan_cache_mode = force_custom_plan`).catch(() => undefined);
+    }
     return outcome;
   });
 }

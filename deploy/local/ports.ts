@@ -33,6 +33,25 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
+/**
+ * A free TCP port in [min, max] (tried at random). For ports that must stay below the ephemeral range:
+ * Temporal stores membership ports in a PostgreSQL smallint, so they must be under 32768.
+ */
+export async function freePortInRange(host: string, min: number, max: number, avoid: ReadonlySet<number> = new Set()): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = min + Math.floor(Math.random() * (max - min + 1));
+    if (avoid.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.unref();
+      server.once('error', () => resolve(false));
+      server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`No free TCP port on ${host} between ${min} and ${max} after 200 tries`);
+}
+
 /** Connects to the listener and closes the accepted side first, which leaves that side in TIME_WAIT. */
 function reserveWithTimeWait(server: net.Server, host: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {

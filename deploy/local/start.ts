@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole system on one machine with embedded defaults and no manual step.
- *   Temporal dev server (SQLite file under .data/, Web UI, search attributes registered)
+ *   Temporal dev server (SQLite file under .data/, Web UI, search attributes registered), or with
+ *   TEMPORAL_MODE=server the Temporal server on the local PostgreSQL plus the UI server
  *   MongoDB-compatible store: MONGO_URL when given, else FerretDB on the local PostgreSQL
  *   log service, delivery worker(s), intake service (child processes, logs under .data/logs/)
  * Every process is supervised: one that dies is restarted with backoff (deploy/local/supervisor.ts),
@@ -11,7 +12,7 @@
  * its options.
  */
 import path from 'node:path';
-import { DEFAULT_PORTS, LocalSystemAbortedError, LocalSystemStartError, startLocalSystem, type LocalSystem, type SecretOverrides } from './system';
+import { DEFAULT_PORTS, LocalSystemAbortedError, LocalSystemStartError, startLocalSystem, type LocalSystem, type SecretOverrides, type TemporalMode } from './system';
 
 const ROOT = path.resolve(__dirname, '../..');
 const env = process.env;
@@ -33,6 +34,21 @@ function workerCount(): number {
   if (value === undefined || value === '') return 1;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 1 || parsed > 64) throw new Error(`DELIVERY_WORKERS must be a whole number from 1 to 64 (got "${value}")`);
+  return parsed;
+}
+
+function temporalMode(): TemporalMode {
+  const value = env.TEMPORAL_MODE;
+  if (value === undefined || value === '' || value === 'dev') return 'dev';
+  if (value === 'server') return 'server';
+  throw new Error(`TEMPORAL_MODE must be "dev" (the dev server, default) or "server" (the Temporal server on PostgreSQL); got "${value}"`);
+}
+
+function historyShards(): number | undefined {
+  const value = env.TEMPORAL_HISTORY_SHARDS;
+  if (value === undefined || value === '') return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 16384) throw new Error(`TEMPORAL_HISTORY_SHARDS must be a whole number from 1 to 16384 (got "${value}")`);
   return parsed;
 }
 
@@ -80,6 +96,11 @@ async function main(): Promise<void> {
       },
       ...(env.PG_URL ? { pgUrl: env.PG_URL } : {}),
       ...(env.PG_DATABASE ? { pgDatabase: env.PG_DATABASE } : {}),
+      temporalMode: temporalMode(),
+      temporalServer: {
+        ...(env.TEMPORAL_PG_DATABASE ? { database: env.TEMPORAL_PG_DATABASE } : {}),
+        ...(historyShards() ? { numHistoryShards: historyShards() } : {}),
+      },
       ...(env.TEMPORAL_ADDRESS ? { temporalAddress: env.TEMPORAL_ADDRESS } : {}),
       ...(env.TEMPORAL_UI_URL ? { temporalUiUrl: env.TEMPORAL_UI_URL } : {}),
       ...(env.MONGO_URL ? { mongoUrl: env.MONGO_URL } : {}),

@@ -17,6 +17,7 @@ import { freePort } from './ports';
 import { spawnManaged, type ManagedProcess } from './proc';
 import { Supervisor, statusFileWriter, readStatusFile, type BackoffPolicy, type RunningProcess, type StatusFile, type SupervisedHandle } from './supervisor';
 import { startTemporalDevServer } from './temporal';
+import { startTemporalServer, startTemporalUi } from './temporal-server';
 import { generateServiceSecrets, LOCAL_KEY_IDS, type ServiceSecrets } from './secrets';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -36,6 +37,8 @@ export interface LocalPorts {
 }
 
 /** The ports `npm start` uses unless told otherwise (further workers get free ports). */
+export type TemporalMode = 'dev' | 'server';
+
 export const DEFAULT_PORTS: LocalPorts = { intake: 8080, log: 8081, temporal: 7233, temporalUi: 8233, mongo: 27017, workerHealth: 8082, workerMetrics: 9464, logMetrics: 9465 };
 
 /** Secrets of a data dir, generated once and kept in `<data dir>/local.json` (mode 600). */
@@ -57,6 +60,13 @@ export interface LocalSystemOptions {
   pgUrl?: string;
   /** PostgreSQL database behind FerretDB (default lead_delivery): concurrent runs need their own. */
   pgDatabase?: string;
+  /**
+   * dev (default): `temporal server start-dev` on a SQLite file in the data dir. server: the Temporal
+   * server binary on the local PostgreSQL plus the UI server (deploy/local/temporal-server.ts).
+   */
+  temporalMode?: TemporalMode;
+  /** Server mode: PostgreSQL database names and shard count (default lead_delivery_temporal, 4 shards). */
+  temporalServer?: { database?: string; numHistoryShards?: number };
   /** Use this Temporal instead of starting a dev server (not supervised then). */
   temporalAddress?: string;
   temporalUiUrl?: string;
@@ -95,6 +105,10 @@ export interface LocalSystem {
   logUrl: string;
   temporalAddress: string;
   temporalUiUrl?: string;
+  /** Which Temporal was started here (undefined when TEMPORAL_ADDRESS pointed at one). */
+  temporalMode?: TemporalMode;
+  /** Server mode: the PostgreSQL databases of Temporal's persistence and visibility. */
+  temporalDatabases?: { persistence: string; visibility: string };
   mongoUrl: string;
   /** The PostgreSQL database behind FerretDB (when FerretDB was started). */
   pgDatabase?: string;
@@ -258,14 +272,17 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     // ---- Temporal -----------------------------------------------------------------------------
     let temporalAddress = options.temporalAddress;
     let temporalUiUrl = options.temporalUiUrl;
-    if (!temporalAddress) {
+    const temporalMode: TemporalMode | undefined = temporalAddress ? undefined : (options.temporalMode ?? 'dev');
+    let temporalDatabases: { persistence: string; visibility: string } | undefined;
+    // The UI decodes the encrypted payloads through the intake service's codec endpoint.
+    const codecEndpoint = `http://${host}:${ports.intake}/v1/codec/t/${secrets.codecToken}`;
+    if (temporalMode === 'dev') {
       say('Starting the Temporal dev server…');
       const temporalOptions = {
         port: ports.temporal,
         uiPort: ports.temporalUi,
         dbFile: path.join(dataDir, 'temporal.db'),
-        // The UI decodes the encrypted payloads through the intake service's codec endpoint.
-        codecEndpoint: `http://${host}:${ports.intake}/v1/codec/t/${secrets.codecToken}`,
+        codecEndpoint,
         logFile: path.join(logs, 'temporal.log'),
         log: (m: string) => say(`  ${m}`),
       };
@@ -283,6 +300,44 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
         }),
       );
       temporalUiUrl = started.uiUrl;
+    } else if (temporalMode === 'server') {
+      const database = options.temporalServer?.database ?? 'lead_delivery_temporal';
+      say(`Starting the Temporal server on PostgreSQL (databases ${database}, ${database}_visibility) and its Web UI…`);
+      const stateDir = path.join(dataDir, 'temporal-server');
+      await step(
+        supervisor.add({
+          name: 'temporal',
+          // Started again on the same databases and frontend port: the workflows and their timers are where they were.
+          start: async () => {
+            const server = await startTemporalServer({
+              stateDir,
+              port: ports.temporal,
+              database,
+              ...(options.pgUrl ? { pgUrl: options.pgUrl } : {}),
+              ...(options.temporalServer?.numHistoryShards ? { numHistoryShards: options.temporalServer.numHistoryShards } : {}),
+              logFile: path.join(logs, 'temporal.log'),
+              log: (m: string) => say(`  ${m}`),
+            });
+            temporalAddress = server.address;
+            temporalDatabases = server.databases;
+            return { pid: server.pid, exited: server.exited, stop: () => server.stop(), tail: (n) => server.tail(n) };
+          },
+        }),
+      );
+      const address = temporalAddress;
+      if (!address) throw new Error('the Temporal server did not start');
+      const started: { url?: string } = {};
+      await step(
+        supervisor.add({
+          name: 'temporal-ui',
+          start: async () => {
+            const ui = await startTemporalUi({ stateDir, temporalAddress: address, port: ports.temporalUi, codecEndpoint, logFile: path.join(logs, 'temporal-ui.log'), log: (m: string) => say(`  ${m}`) });
+            started.url = ui.url;
+            return { pid: ui.pid, exited: ui.exited, stop: () => ui.stop(), tail: (n) => ui.tail(n) };
+          },
+        }),
+      );
+      temporalUiUrl = started.url;
     }
 
     // ---- store --------------------------------------------------------------------------------
@@ -424,7 +479,7 @@ Lead delivery is running.
   Temporal SDK     http://${host}:${ports.workerMetrics}/metrics (delivery worker)  http://${host}:${ports.logMetrics}/metrics (log worker)
   Worker health    http://${host}:${ports.workerHealth}/healthz  /readyz
   Temporal UI      ${temporalUiUrl ?? '(external Temporal: see your cluster)'}
-  Temporal         ${temporalAddress}
+  Temporal         ${temporalAddress}${temporalMode === 'server' ? `  (server mode: PostgreSQL ${temporalDatabases?.persistence ?? ''}, ${temporalDatabases?.visibility ?? ''})` : temporalMode === 'dev' ? '  (dev server)' : ''}
   Store            ${storeNote}: ${mongoUrl.replace(/\/\/[^@/]*@/, '//****@')}
   Delivery workers ${workers}
   Admin token      ${secrets.adminToken}
@@ -442,6 +497,8 @@ Crashed processes are restarted with backoff. Ctrl-C stops everything; the next 
       logUrl,
       temporalAddress,
       ...(temporalUiUrl ? { temporalUiUrl } : {}),
+      ...(temporalMode ? { temporalMode } : {}),
+      ...(temporalDatabases ? { temporalDatabases } : {}),
       mongoUrl,
       ...(pgDatabase ? { pgDatabase } : {}),
       adminToken: secrets.adminToken,

@@ -4,6 +4,7 @@
  * search attributes registered, and waits until it really serves requests.
  */
 import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../../shared/search-attributes';
@@ -48,6 +49,8 @@ export interface StartTemporalOptions {
 }
 
 const HOST = '127.0.0.1';
+/** gRPC status NOT_FOUND (a stable number in the gRPC spec). */
+const GRPC_NOT_FOUND = 5;
 const READY_TIMEOUT_MS = 60_000;
 const MAX_PORT_RETRIES = 3;
 
@@ -115,7 +118,7 @@ async function launch(binary: string, o: LaunchOptions, log: (m: string) => void
   // The codec endpoint carries the codec token: not in the log file's command line.
   const proc = spawnManaged(binary, args, { name: 'temporal', logFile: o.logFile, ...(o.codecEndpoint ? { mask: [o.codecEndpoint] } : {}) });
   try {
-    await waitUntilReady(proc, address, o.namespace, o.logFile, log);
+    await waitUntilTemporalReady(proc, address, o.namespace, { logFile: o.logFile, log, label: 'Temporal dev server' });
   } catch (err) {
     await proc.stop(2_000);
     throw err;
@@ -139,7 +142,7 @@ async function launch(binary: string, o: LaunchOptions, log: (m: string) => void
   };
 }
 
-function earlyExitError(proc: ManagedProcess, logFile: string | undefined): EarlyExitError {
+function earlyExitError(proc: ManagedProcess, logFile: string | undefined, label: string): EarlyExitError {
   const info = proc.exitInfo() ?? { code: null, signal: null };
   // A Go panic puts its message first and a long stack after it: look for the cause in everything kept,
   // and show the panic's own line beside the last lines.
@@ -149,26 +152,35 @@ function earlyExitError(proc: ManagedProcess, logFile: string | undefined): Earl
   const last = proc.tail(40);
   const output = cause && !last.includes(cause) ? `${cause}\n...\n${last}` : last;
   return new EarlyExitError(
-    `Temporal dev server ${describeExit(info)} before it was ready.` +
+    `${label} ${describeExit(info)} before it was ready.` +
       (logFile ? ` Full log: ${logFile}.` : '') +
       ` Last output:\n${output || '(no output)'}`,
     portInUse,
   );
 }
 
-/** Frontend answers, the namespace exists and all custom search attributes are visible. */
-async function waitUntilReady(
-  proc: ManagedProcess,
-  address: string,
-  namespace: string,
-  logFile: string | undefined,
-  log: (m: string) => void,
-): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+export interface ReadyOptions {
+  logFile?: string;
+  log: (m: string) => void;
+  /** "Temporal dev server", "Temporal server": used in messages. */
+  label: string;
+  /** Register the namespace when it does not exist (the dev server creates its own; a cluster does not). */
+  registerNamespace?: { retentionDays: number };
+  timeoutMs?: number;
+}
+
+/**
+ * Frontend answers, the namespace exists and all custom search attributes are registered and usable
+ * in a visibility query. Throws early when the process exits first.
+ */
+export async function waitUntilTemporalReady(proc: ManagedProcess, address: string, namespace: string, opts: ReadyOptions): Promise<void> {
+  const { logFile, log, label } = opts;
+  const timeoutMs = opts.timeoutMs ?? READY_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   let lastError = 'not checked yet';
   while (Date.now() < deadline) {
-    if (proc.exitInfo()) throw earlyExitError(proc, logFile);
-    const check = checkReady(address, namespace, log);
+    if (proc.exitInfo()) throw earlyExitError(proc, logFile, label);
+    const check = checkReady(address, namespace, log, opts.registerNamespace);
     check.catch(() => undefined); // observed below; avoids an unhandled rejection if the exit wins the race
     const outcome = await Promise.race([check.then(() => 'ready' as const), proc.exited.then(() => 'exited' as const)]).catch(
       (err: unknown) => {
@@ -177,12 +189,12 @@ async function waitUntilReady(
       },
     );
     if (outcome === 'ready') return;
-    if (outcome === 'exited') throw earlyExitError(proc, logFile);
+    if (outcome === 'exited') throw earlyExitError(proc, logFile, label);
     lastError = outcome;
     await sleep(250);
   }
   throw new Error(
-    `Temporal dev server at ${address} was not ready within ${READY_TIMEOUT_MS / 1000} s (last error: ${lastError}).` +
+    `${label} at ${address} was not ready within ${timeoutMs / 1000} s (last error: ${lastError}).` +
       (logFile ? ` Full log: ${logFile}.` : '') +
       ` Last output:\n${proc.tail(40) || '(no output)'}`,
   );
@@ -233,19 +245,35 @@ function missingSearchAttributes(visible: Record<string, number>, namespace: str
  * only applies --search-attribute when it creates a namespace, so attributes added to
  * SEARCH_ATTRIBUTES after a persistent db file was created are registered here.
  */
-async function checkReady(address: string, namespace: string, log: (m: string) => void): Promise<void> {
+async function checkReady(address: string, namespace: string, log: (m: string) => void, register?: { retentionDays: number }): Promise<void> {
   const connection = await Connection.connect({ address, connectTimeout: 2_000 });
   try {
     await connection.withDeadline(Date.now() + 5_000, async () => {
       await connection.workflowService.getSystemInfo({});
-      await connection.workflowService.describeNamespace({ namespace });
+      try {
+        await connection.workflowService.describeNamespace({ namespace });
+      } catch (err) {
+        if (!register || (err as { code?: unknown }).code !== GRPC_NOT_FOUND) throw err;
+        log(`Registering namespace ${namespace} (retention ${register.retentionDays} days)`);
+        await connection.workflowService.registerNamespace({
+          namespace,
+          workflowExecutionRetentionPeriod: msToTs(`${register.retentionDays}d`),
+        });
+        throw new Error(`namespace ${namespace} just registered, not visible yet`);
+      }
       const res = await connection.operatorService.listSearchAttributes({ namespace });
       const missing = missingSearchAttributes(res.customAttributes ?? {}, namespace);
       const names = Object.keys(missing);
-      if (names.length === 0) return;
-      log(`Registering search attributes missing from namespace ${namespace}: ${names.join(', ')}`);
-      await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
-      throw new Error(`search attributes just registered, not visible yet: ${names.join(', ')}`);
+      if (names.length > 0) {
+        log(`Registering search attributes missing from namespace ${namespace}: ${names.join(', ')}`);
+        await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
+        throw new Error(`search attributes just registered, not visible yet: ${names.join(', ')}`);
+      }
+      // A cluster's services learn new attributes from their caches: usable once a query naming each one parses.
+      const query = Object.keys(SEARCH_ATTRIBUTES)
+        .map((name) => `${name} IS NOT NULL`)
+        .join(' OR ');
+      await connection.workflowService.countWorkflowExecutions({ namespace, query });
     });
   } finally {
     await connection.close();
