@@ -2,18 +2,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
+import { buyerControlsSchema, resolveBuyerControls, scheduleSchema, throttleSchema } from '../../shared/buyer-controls-schema';
 import {
-  buyerControlsSchema,
   capsReached,
   capWindowEnd,
   capWindowKey,
   capWindowStart,
   formatOpening,
   localParts,
-  resolveBuyerControls,
-  scheduleSchema,
   scheduleState,
-  throttleSchema,
   usageKeys,
   windowBounds,
   zonedTimeToUtc,
@@ -558,10 +555,10 @@ describe('buyer controls', () => {
     });
   });
 
-  it('stays importable from workflow code: only zod and ./durations, no module-level mutable state', () => {
+  it('stays importable from workflow code: no runtime import (only the schema file\'s types), no module-level mutable state', () => {
     const source = readFileSync(path.join(__dirname, '../../shared/buyer-controls.ts'), 'utf8');
-    const imports = [...source.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
-    assert.deepEqual(imports, ['zod', './durations']);
+    const imports = [...source.matchAll(/^import (type )?.* from '([^']+)';$/gm)].map((m) => `${m[1] ?? ''}${m[2]}`);
+    assert.deepEqual(imports, ['type ./buyer-controls-schema']);
     assert.doesNotMatch(source, /^(?:export )?(?:let|var) /m);
     assert.doesNotMatch(source, /^(?:export )?const \w+ = new (?:Map|Set|Intl\.)/m);
     assert.doesNotMatch(source, /Date\.now\(|Math\.random\(|process\./);
