@@ -113,6 +113,15 @@ const PATCH_EXPECTED_BY = 'lead-expected-by';
  * as one upsert, and breaker reports by local activity are handed back in scheduling order.
  */
 const PATCH_LEAN = 'lead-lean';
+/**
+ * Store reads and breaker reports as (normal) activities, not local activities. A local activity
+ * that completes while its workflow task is being completed reaches the workflow in the next
+ * activation, after the other jobs of that activation (an activity result of the journal, say);
+ * on replay its marker resolves it before them. When both continuations issue commands (the
+ * journal its next write, the walk an upsert and a send) the order differs and the history no
+ * longer replays (seen in server mode: a 40-buyer walk). Activity results replay in history order.
+ */
+const PATCH_NO_LOCAL_ACTIVITIES = 'lead-no-local-activities';
 
 /** One line for an error and its causes (an activity failure says little; its cause says what). */
 const errorMessage = (error: unknown): string => {
@@ -211,9 +220,10 @@ class LeadRun {
   private readonly decisionTags: string[] = [];
   private readonly buyersTried: string[] = [];
   private readonly journal: Journal;
-  private readonly local: DeliveryActivities;
-  /** Local activities whose failure must not hold the lead (breaker fallback report, alerts). */
-  private readonly bestEffort: DeliveryActivities;
+  /** Store reads (routing plan, buyer check): local activities before PATCH_NO_LOCAL_ACTIVITIES, activities after. */
+  private local: DeliveryActivities;
+  /** Calls whose failure must not hold the lead (breaker fallback report, alerts); local before the same patch. */
+  private bestEffort: DeliveryActivities;
 
   constructor(
     private readonly input: DeliverLeadInput,
@@ -311,7 +321,13 @@ class LeadRun {
 
   private async run(): Promise<LeadOutcome> {
     const { leadId, sourceId, receivedAt, clientId } = this.input;
-    this.lean = patched(PATCH_LEAN);
+    if (patched(PATCH_NO_LOCAL_ACTIVITIES)) {
+      this.lean = true;
+      this.local = proxyActivities<DeliveryActivities>({ startToCloseTimeout: '10s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } });
+      this.bestEffort = proxyActivities<DeliveryActivities>({ startToCloseTimeout: '10s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 } });
+    } else {
+      this.lean = patched(PATCH_LEAN);
+    }
     this.withExpectedBy = this.lean || patched(PATCH_EXPECTED_BY);
     this.journal.add({ type: 'intake', at: receivedAt, sourceId, ...(clientId ? { clientId } : {}), lead: this.lead });
     // Held (lean): upserted with the plan's horizon and the first buyer once the plan is read (until

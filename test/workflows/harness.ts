@@ -6,6 +6,8 @@
  * what the workflow did (its journal as the log service would have received it, its state, its
  * history). One task queue per test; the log activities are served on the same queue.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -201,7 +203,12 @@ export async function harness(scenario: Scenario): Promise<Harness> {
       // Every history this test made must replay against the code that made it (no hidden nondeterminism).
       const histories = await Promise.all(started.map(async (handle) => ({ workflowId: handle.workflowId, history: await handle.fetchHistory() })));
       for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
-        if (result.error) throw new Error(`${result.workflowId} does not replay: ${String(result.error)}`);
+        if (result.error) {
+          const dump = process.env.REPLAY_DUMP_DIR;
+          const failed = histories.find((x) => x.workflowId === result.workflowId);
+          if (dump && failed) fs.writeFileSync(path.join(dump, `${result.workflowId}.json`), JSON.stringify(failed.history));
+          throw new Error(`${result.workflowId} does not replay: ${String(result.error)}`);
+        }
       }
       await native.close();
       await connection.close();
