@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '30' },
     endpoints: { type: 'string', default: '3' },
     mode: { type: 'string', default: 'both' },
+    /** Which Temporal: dev (the CLI's dev server on SQLite) or server (the Temporal server on PostgreSQL). */
+    temporal: { type: 'string', default: 'dev' },
     /** Write a V8 CPU profile of every Node service (intake, log, workers) into this folder. */
     profile: { type: 'string' },
   },
@@ -45,9 +47,10 @@ const RATE = Number(args.rate);
 const LEADS = args.leads ? Number(args.leads) : Math.round(RATE * Number(args.seconds));
 const ENDPOINTS = Number(args.endpoints);
 const MODE = args.mode as 'system' | 'reference' | 'both';
+const TEMPORAL_MODE = args.temporal as 'dev' | 'server';
 const LIMIT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 15 * 60_000);
-if (!(RATE > 0 && LEADS > 0 && ENDPOINTS >= 1 && ENDPOINTS <= 10) || !['system', 'reference', 'both'].includes(MODE)) {
-  console.error('usage: bench/system.ts [--rate N] [--leads N | --seconds N] [--endpoints 1..10] [--mode system|reference|both]');
+if (!(RATE > 0 && LEADS > 0 && ENDPOINTS >= 1 && ENDPOINTS <= 10) || !['system', 'reference', 'both'].includes(MODE) || !['dev', 'server'].includes(TEMPORAL_MODE)) {
+  console.error('usage: bench/system.ts [--rate N] [--leads N | --seconds N] [--endpoints 1..10] [--mode system|reference|both] [--temporal dev|server]');
   process.exit(2);
 }
 
@@ -236,11 +239,11 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lead-bench-'));
   const pgDatabase = `ld_bench_${randomBytes(4).toString('hex')}`;
-  console.log(`bench: ${LEADS} leads at ${RATE}/s, ${ENDPOINTS} webhook endpoints, mode ${MODE}, ${os.cpus().length} cores; data ${dataDir}`);
+  console.log(`bench: ${LEADS} leads at ${RATE}/s, ${ENDPOINTS} webhook endpoints, mode ${MODE}, Temporal ${TEMPORAL_MODE === 'server' ? 'server on PostgreSQL' : 'dev server'}, ${os.cpus().length} cores; data ${dataDir}`);
   const buyers = await Promise.all(Array.from({ length: ENDPOINTS }, () => startFakeBuyer({ steps: [{ status: 200, body: { ok: true } }] })));
   let system: LocalSystem | undefined;
   try {
-    system = await startLocalSystem({ dataDir, ports: 'free', pgDatabase, quiet: true, seedDemoSource: false, env: { OUTBOUND_ALLOW: '127.0.0.0/8', INTAKE_RATE_LIMIT: '1000000' }, ...(args.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] } : {}) });
+    system = await startLocalSystem({ dataDir, ports: 'free', pgDatabase, temporalMode: TEMPORAL_MODE, temporalServer: { database: `${pgDatabase}_temporal` }, quiet: true, seedDemoSource: false, env: { OUTBOUND_ALLOW: '127.0.0.0/8', INTAKE_RATE_LIMIT: '1000000' }, ...(args.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] } : {}) });
     const connection = await Connection.connect({ address: system.temporalAddress });
     const client = new Client({ connection, dataConverter: dataConverter(system.secrets.payloadKeys) });
     const idle = Object.fromEntries(system.processes.map((p) => [p.name, rssMbOf(p.pid())]));
@@ -263,7 +266,9 @@ async function main(): Promise<void> {
     await system?.stop();
     for (const buyer of buyers) await buyer.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
-    await dropPgDatabase(process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', pgDatabase).catch(() => undefined);
+    for (const db of [pgDatabase, `${pgDatabase}_temporal`, `${pgDatabase}_temporal_visibility`]) {
+      await dropPgDatabase(process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', db).catch(() => undefined);
+    }
   }
 }
 

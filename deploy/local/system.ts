@@ -65,8 +65,8 @@ export interface LocalSystemOptions {
    * server binary on the local PostgreSQL plus the UI server (deploy/local/temporal-server.ts).
    */
   temporalMode?: TemporalMode;
-  /** Server mode: PostgreSQL database names and shard count (default lead_delivery_temporal, 4 shards). */
-  temporalServer?: { database?: string; numHistoryShards?: number };
+  /** Server mode: PostgreSQL database names, shard count and pool size (default lead_delivery_temporal, 4 shards, 8 connections). */
+  temporalServer?: { database?: string; numHistoryShards?: number; maxConns?: number };
   /** Use this Temporal instead of starting a dev server (not supervised then). */
   temporalAddress?: string;
   temporalUiUrl?: string;
@@ -315,6 +315,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
               database,
               ...(options.pgUrl ? { pgUrl: options.pgUrl } : {}),
               ...(options.temporalServer?.numHistoryShards ? { numHistoryShards: options.temporalServer.numHistoryShards } : {}),
+              ...(options.temporalServer?.maxConns ? { maxConns: options.temporalServer.maxConns } : {}),
               logFile: path.join(logs, 'temporal.log'),
               log: (m: string) => say(`  ${m}`),
             });

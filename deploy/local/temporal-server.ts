@@ -34,6 +34,12 @@ export interface TemporalServerKnobs {
   historyPersistenceMaxQps?: number;
   /** Task-queue partitions (matching.numTaskqueueReadPartitions / WritePartitions, default 4). */
   taskQueuePartitions?: number;
+  /**
+   * PostgreSQL connections of each service's persistence pool (default 8; visibility gets 2). The
+   * four services in the one process each have their own pools: 4 × (8 + 2) = 40 connections at most,
+   * of PostgreSQL's default max_connections of 100 that FerretDB and the tests share.
+   */
+  maxConns?: number;
 }
 
 export interface StartTemporalServerOptions extends TemporalServerKnobs {
@@ -88,7 +94,7 @@ export async function startTemporalServer(opts: StartTemporalServerOptions): Pro
 
   const ports = await servicePorts(opts.port);
   writeDynamicConfig(stateDir, opts);
-  fs.writeFileSync(path.join(stateDir, 'config', `${ENV_NAME}.yaml`), serverConfig({ pgUrl, persistence, visibility, numHistoryShards, ports, stateDir }));
+  fs.writeFileSync(path.join(stateDir, 'config', `${ENV_NAME}.yaml`), serverConfig({ pgUrl, persistence, visibility, numHistoryShards, ports, stateDir, maxConns: opts.maxConns ?? 8 }));
 
   const address = `${HOST}:${ports.frontend}`;
   const started = Date.now();
@@ -218,7 +224,7 @@ function yamlString(value: string): string {
   return JSON.stringify(value); // a JSON string is a valid YAML double-quoted scalar
 }
 
-function serverConfig(o: { pgUrl: string; persistence: string; visibility: string; numHistoryShards: number; ports: ServicePorts; stateDir: string }): string {
+function serverConfig(o: { pgUrl: string; persistence: string; visibility: string; numHistoryShards: number; ports: ServicePorts; stateDir: string; maxConns: number }): string {
   const url = new URL(o.pgUrl);
   const store = (database: string, maxConns: number) => `      sql:
         pluginName: "postgres12"
@@ -245,9 +251,9 @@ persistence:
   numHistoryShards: ${o.numHistoryShards}
   datastores:
     postgres-default:
-${store(o.persistence, 20)}
+${store(o.persistence, o.maxConns)}
     postgres-visibility:
-${store(o.visibility, 5)}
+${store(o.visibility, 2)}
 global:
   membership:
     maxJoinDuration: 30s
@@ -289,7 +295,7 @@ dynamicConfigClient:
 /**
  * The knobs that matter for this workload, as dynamic config (ARCHITECTURE.md, Temporal in server mode):
  * persistence QPS limits per host, task-queue partitions, and update-with-start (the breaker's operator
- * actions use it), which a cluster has off by default.
+ * actions use it; on by default in 1.29, written out so that an older server does not quietly lack it).
  */
 function writeDynamicConfig(stateDir: string, knobs: TemporalServerKnobs): void {
   const partitions = knobs.taskQueuePartitions ?? 4;

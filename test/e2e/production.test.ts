@@ -19,7 +19,7 @@ import { dropPgDatabase } from '../../deploy/local/ferretdb';
 import { readStatusFile } from '../../deploy/local/supervisor';
 import { startLocalSystem, type LocalSystem } from '../../deploy/local/system';
 import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
-import { pgUrl } from '../support/infra';
+import { pgUrl, testTemporalMode } from '../support/infra';
 import { rememberSecret } from '../support/secrets';
 import { eventually, http as request } from '../support/system';
 
@@ -89,6 +89,8 @@ describe('production shape: traces, worker health and SDK metrics, graceful stop
       ports: 'free',
       pgUrl: pgUrl(),
       pgDatabase: database,
+      temporalMode: testTemporalMode(),
+      temporalServer: { database: `${database}_temporal`, maxConns: 4 },
       env: { OUTBOUND_ALLOW: '127.0.0.0/8', LOG_LEVEL: 'info', OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', SHUTDOWN_GRACE: '5s' },
       seedDemoSource: false,
       quiet: true,
@@ -111,7 +113,7 @@ describe('production shape: traces, worker health and SDK metrics, graceful stop
     await system?.stop();
     await buyer?.close();
     await collector?.close();
-    await dropPgDatabase(pgUrl(), database).catch(() => undefined);
+    for (const db of [database, `${database}_temporal`, `${database}_temporal_visibility`]) await dropPgDatabase(pgUrl(), db).catch(() => undefined);
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 

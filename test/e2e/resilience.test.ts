@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
 import { startStore, startTemporal, sharedInfra } from '../support/infra';
-import { startTemporalDevServer, type TemporalDevServer } from '../../deploy/local/temporal';
+import type { TemporalDevServer } from '../../deploy/local/temporal';
 import { eventually, startSystem, type TestSystem } from '../support/system';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -90,8 +90,8 @@ describe('resilience', function () {
       const ready = await fetch(`${system.intakeUrl}/readyz`);
       assert.equal(ready.status, 200);
       assert.deepEqual(await ready.json(), { status: 'ready', temporal: false, store: true });
-      // The server comes back (in memory, so empty) on the same address: intake accepts again.
-      back = await startTemporalDevServer({ port: temporal.port, headless: true });
+      // The server comes back on the same address (dev mode: in memory, so empty): intake accepts again.
+      back = await temporal.startAgain();
       const accepted = await eventually(async () => {
         const res = await system.postLead(source.apiKey, { email: 'down@example.com' });
         return res.status === 202 ? res : undefined;

@@ -14,7 +14,7 @@ import { dropPgDatabase } from '../../deploy/local/ferretdb';
 import { readStatusFile } from '../../deploy/local/supervisor';
 import { startLocalSystem, type LocalSystem } from '../../deploy/local/system';
 import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
-import { pgUrl } from '../support/infra';
+import { pgUrl, testTemporalMode } from '../support/infra';
 import { rememberSecret } from '../support/secrets';
 import { eventually, http } from '../support/system';
 
@@ -42,6 +42,8 @@ describe('supervisor: npm start survives a crashed service', function () {
       ports: 'free',
       pgUrl: pgUrl(),
       pgDatabase: database,
+      temporalMode: testTemporalMode(),
+      temporalServer: { database: `${database}_temporal`, maxConns: 4 },
       workers: 2,
       env: { OUTBOUND_ALLOW: '127.0.0.0/8', LOG_LEVEL: 'info' },
       seedDemoSource: false,
@@ -55,7 +57,7 @@ describe('supervisor: npm start survives a crashed service', function () {
     this.timeout(60_000);
     await system?.stop();
     await buyer?.close();
-    await dropPgDatabase(pgUrl(), database).catch(() => undefined);
+    for (const db of [database, `${database}_temporal`, `${database}_temporal_visibility`]) await dropPgDatabase(pgUrl(), db).catch(() => undefined);
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -66,7 +68,7 @@ describe('supervisor: npm start survives a crashed service', function () {
 
     // Two workers booted side by side (each creates the Temporal schedules) and every process runs.
     const before = readStatusFile(sys.statusFile);
-    assert.deepEqual(Object.keys(before.services), ['temporal', 'ferretdb', 'log', 'worker-1', 'worker-2', 'intake']);
+    assert.deepEqual(Object.keys(before.services), [...(testTemporalMode() === 'server' ? ['temporal', 'temporal-ui'] : ['temporal']), 'ferretdb', 'log', 'worker-1', 'worker-2', 'intake']);
     for (const [name, status] of Object.entries(before.services)) {
       assert.equal(status.state, 'running', name);
       assert.equal(status.restarts, 0, name);

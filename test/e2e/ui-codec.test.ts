@@ -1,16 +1,19 @@
 /**
- * The Temporal Web UI shows operators the decoded lead: the dev server's UI is wired (as `npm
+ * The Temporal Web UI shows operators the decoded lead: the dev server's UI (or, with
+ * TEST_TEMPORAL_MODE=server, the UI server in front of the Temporal server) is wired (as `npm
  * start` wires it) to the intake service's codec endpoint, and a headless Chromium reads the
  * workflow's input on its page (that the stored history holds only ciphertext is shown in
  * security.test.ts). A screenshot is kept in test-artifacts/.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { startTemporalDevServer, type TemporalDevServer } from '../../deploy/local/temporal';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { startTemporalDevServer } from '../../deploy/local/temporal';
+import { startTemporalUi } from '../../deploy/local/temporal-server';
 import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
-import { sharedInfra } from '../support/infra';
+import { sharedInfra, testTemporalMode } from '../support/infra';
 import { startSystem, type TestSystem } from '../support/system';
 import { leadWorkflowId } from '../../shared/delivery';
 import { freePort } from '../../deploy/local/ports';
@@ -20,7 +23,7 @@ export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--
 export const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts');
 
 describe('Temporal UI with the codec endpoint', function () {
-  let temporal: TemporalDevServer;
+  let temporal: { address: string; uiUrl: string; stop(): Promise<void> };
   let system: TestSystem;
   let buyer: FakeBuyer;
   let browser: Browser;
@@ -30,8 +33,21 @@ describe('Temporal UI with the codec endpoint', function () {
     const { mongoBase } = await sharedInfra();
     const intakePort = await freePort();
     const codecToken = `codec-ui-${Date.now()}`;
-    temporal = await startTemporalDevServer({ codecEndpoint: `http://127.0.0.1:${intakePort}/v1/codec/t/${codecToken}` });
-    system = await startSystem({ temporalAddress: temporal.address, mongoUrl: `${mongoBase}/t_ui_${Date.now()}`, intakePort, codecToken, codecCorsOrigins: [new URL(temporal.uiUrl!).origin] });
+    const codecEndpoint = `http://127.0.0.1:${intakePort}/v1/codec/t/${codecToken}`;
+    if (testTemporalMode() === 'server') {
+      const { temporalAddress } = await sharedInfra();
+      const stateDir = mkdtempSync(path.join(os.tmpdir(), 'ld-ui-'));
+      const ui = await startTemporalUi({ stateDir, temporalAddress, codecEndpoint });
+      const stop = async () => {
+        await ui.stop();
+        rmSync(stateDir, { recursive: true, force: true });
+      };
+      temporal = { address: temporalAddress, uiUrl: ui.url, stop };
+    } else {
+      const dev = await startTemporalDevServer({ codecEndpoint });
+      temporal = { address: dev.address, uiUrl: dev.uiUrl!, stop: () => dev.stop() };
+    }
+    system = await startSystem({ temporalAddress: temporal.address, mongoUrl: `${mongoBase}/t_ui_${Date.now()}`, intakePort, codecToken, codecCorsOrigins: [new URL(temporal.uiUrl).origin] });
     buyer = await startFakeBuyer();
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });
