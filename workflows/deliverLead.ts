@@ -114,14 +114,17 @@ const PATCH_EXPECTED_BY = 'lead-expected-by';
  */
 const PATCH_LEAN = 'lead-lean';
 /**
- * Store reads and breaker reports as (normal) activities, not local activities. A local activity
- * that completes while its workflow task is being completed reaches the workflow in the next
- * activation, after the other jobs of that activation (an activity result of the journal, say);
+ * No local activity beside other work (implies the lean shape): the first routing plan stays a
+ * local activity (nothing else of the lead is in flight yet), but every later store read (buyer
+ * checks, a redelivery's plan), the fallback breaker report and the alerts are activities. A local
+ * activity that finishes while its workflow task is being completed reaches the workflow in the
+ * next activation, after that activation's other jobs (a journal write's result, an attempt's);
  * on replay its marker resolves it before them. When both continuations issue commands (the
- * journal its next write, the walk an upsert and a send) the order differs and the history no
- * longer replays (seen in server mode: a 40-buyer walk). Activity results replay in history order.
+ * journal its next write, the walk an upsert and a send) the replay meets them in the other order
+ * and fails: seen in server mode, a 40-buyer walk with redeliveries. Activity results replay in
+ * history order.
  */
-const PATCH_NO_LOCAL_ACTIVITIES = 'lead-no-local-activities';
+const PATCH_LOCAL_ALONE = 'lead-local-activities-alone';
 
 /** One line for an error and its causes (an activity failure says little; its cause says what). */
 const errorMessage = (error: unknown): string => {
@@ -220,10 +223,14 @@ class LeadRun {
   private readonly decisionTags: string[] = [];
   private readonly buyersTried: string[] = [];
   private readonly journal: Journal;
-  /** Store reads (routing plan, buyer check): local activities before PATCH_NO_LOCAL_ACTIVITIES, activities after. */
-  private local: DeliveryActivities;
-  /** Calls whose failure must not hold the lead (breaker fallback report, alerts); local before the same patch. */
-  private bestEffort: DeliveryActivities;
+  /** Store reads (routing plan, buyer check) as local activities. */
+  private readonly local: DeliveryActivities;
+  /** Local activities whose failure must not hold the lead (breaker fallback report, alerts). */
+  private readonly bestEffort: DeliveryActivities;
+  /** PATCH_LOCAL_ALONE (asked once at the start): the same calls as activities wherever other work may be in flight. */
+  private beside: { reads: DeliveryActivities; bestEffort: DeliveryActivities } | undefined;
+  /** Walks started so far (only the first one's plan may be a local activity under PATCH_LOCAL_ALONE). */
+  private walks = 0;
 
   constructor(
     private readonly input: DeliverLeadInput,
@@ -321,10 +328,12 @@ class LeadRun {
 
   private async run(): Promise<LeadOutcome> {
     const { leadId, sourceId, receivedAt, clientId } = this.input;
-    if (patched(PATCH_NO_LOCAL_ACTIVITIES)) {
+    if (patched(PATCH_LOCAL_ALONE)) {
       this.lean = true;
-      this.local = proxyActivities<DeliveryActivities>({ startToCloseTimeout: '10s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } });
-      this.bestEffort = proxyActivities<DeliveryActivities>({ startToCloseTimeout: '10s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 } });
+      this.beside = {
+        reads: proxyActivities<DeliveryActivities>({ startToCloseTimeout: '10s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } }),
+        bestEffort: proxyActivities<DeliveryActivities>({ startToCloseTimeout: '10s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 } }),
+      };
     } else {
       this.lean = patched(PATCH_LEAN);
     }
@@ -382,7 +391,10 @@ class LeadRun {
   /** One pass over the waterfall (or one buyer); any error of ours becomes an `internal_error` dead letter. */
   private async walkSafely(onlyBuyerId: string | undefined): Promise<Walked> {
     try {
-      const plan = await this.local.loadRoutingPlan({ sourceId: this.input.sourceId, ...(onlyBuyerId ? { onlyBuyerId } : {}), ...(this.lean ? { withFirstCheck: true } : {}) });
+      // The first plan is read before anything else of the lead is in flight: a local activity is safe there.
+      const reads = this.beside && this.walks > 0 ? this.beside.reads : this.local;
+      this.walks++;
+      const plan = await reads.loadRoutingPlan({ sourceId: this.input.sourceId, ...(onlyBuyerId ? { onlyBuyerId } : {}), ...(this.lean ? { withFirstCheck: true } : {}) });
       // Held (lean): walk() upserts or flushes before its first wait.
       this.expectBy(Date.now() + plan.buyers.length * (plan.freshnessMs + this.slack) + this.slack, true);
       const walked = await this.walk(plan);
@@ -408,7 +420,7 @@ class LeadRun {
       let check = index === 0 ? plan.firstCheck : undefined;
       if (!check) {
         this.flushAttributes();
-        check = await this.local.checkBuyer({ buyerId: buyer.buyerId, endpointIds: buyer.endpoints.map((e) => e.endpointId) });
+        check = await (this.beside?.reads ?? this.local).checkBuyer({ buyerId: buyer.buyerId, endpointIds: buyer.endpoints.map((e) => e.endpointId) });
       }
       const holds = this.heldBy === buyer.buyerId;
       if (check.paused && !holds) {
@@ -626,7 +638,7 @@ class LeadRun {
         // recorded by older code: reportToBreaker then decides by the code, see healthOf).
         const report = answer.unreported;
         // Best effort: the breaker misses one report rather than the lead waiting on it.
-        await this.inTurn(this.bestEffort.reportToBreaker(report)).catch(() => undefined);
+        await this.inTurn((this.beside?.bestEffort ?? this.bestEffort).reportToBreaker(report)).catch(() => undefined);
       }
       if (answer.skipped) {
         view.status = 'skipped';
@@ -739,7 +751,7 @@ class LeadRun {
   }
 
   private async alertInternalError(reason: string): Promise<void> {
-    await this.bestEffort
+    await (this.beside?.bestEffort ?? this.bestEffort)
       .raiseLeadAlert({
         leadId: this.input.leadId,
         type: 'lead_internal_error',
@@ -751,7 +763,7 @@ class LeadRun {
   }
 
   private async alertRefusedJournal(): Promise<void> {
-    await this.bestEffort
+    await (this.beside?.bestEffort ?? this.bestEffort)
       .raiseLeadAlert({
         leadId: this.input.leadId,
         type: 'journal_conflict',
