@@ -15,7 +15,7 @@ import type { Client } from '@temporalio/client';
 import { parseDuration } from '../shared/durations';
 import type { KeyRing } from '../shared/crypto';
 import type { Models, EndpointDoc, BuyerDoc, BreakerStateDoc, SourceDoc } from '../shared/store';
-import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, OutcomeReportInput, PlanBuyer, RoutingPlan } from '../shared/delivery';
+import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, CapacityAnswer, CapacityKey, OutcomeReportInput, PlanBuyer, RoutingPlan } from '../shared/delivery';
 import { attemptId } from '../shared/delivery';
 import { DEFAULT_FRESHNESS } from '../shared/source';
 import { breakerSettingsOf, deliverySettingsOf, loadEndpointFromDoc } from '../shared/endpoint';
@@ -138,10 +138,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         plan.unroutable.push({ buyerId, reason: 'buyer has no endpoints' });
         continue;
       }
+      const capped = buyer.caps && Object.keys(buyer.caps).length > 0;
       const planned: PlanBuyer = {
         buyerId,
         name: buyer.name,
         accept: buyer.accept,
+        ...(capped || buyer.schedule ? { controls: { timeZone: buyer.timeZone ?? 'UTC', ...(capped ? { caps: buyer.caps } : {}), ...(buyer.schedule ? { schedule: buyer.schedule } : {}) } } : {}),
         endpoints: own.map((e) => {
           const settings = deliverySettingsOf(e);
           return { endpointId: e._id, buyerId, kind: e.kind, role: e.role, version: e.version, backoffMs: settings.backoff.map(parseDuration), timeoutMs: settings.timeoutMs };
@@ -378,7 +380,73 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     await deps.sendAlert({ type: input.type, title: input.title, message: input.message, dedupeKey: input.dedupeKey });
   }
 
-  return { loadRoutingPlan, checkBuyer, deliverAttempt, reportToBreaker, raiseLeadAlert };
+  /**
+   * Counts the lead in each of the buyer's cap windows, or in none. Per window: the lead's own slot
+   * if it has one (a retried activity, a replay or a redelivery to the same buyer counts once), else
+   * the lowest free slot, taken by an insert that only one racer wins (50 leads racing for 3 slots:
+   * 3 inserts succeed); when a window is full the slots taken in this call are given back.
+   */
+  async function reserveCapacity(input: { leadId: string; buyerId: string; keys: CapacityKey[] }): Promise<CapacityAnswer> {
+    const taken: string[] = [];
+    for (const { window, key, limit, endsAt } of input.keys) {
+      const slot = await takeSlot(input.leadId, input.buyerId, key, limit, endsAt);
+      if (slot.taken) {
+        if (slot.id) taken.push(slot.id);
+        continue;
+      }
+      for (const id of taken) await models.BuyerUsage.deleteOne({ _id: id, leadId: input.leadId });
+      await capReachedOnce(input.buyerId, window, key, limit, endsAt);
+      return { reserved: false, window, key, limit, used: slot.used };
+    }
+    return { reserved: true };
+  }
+
+  async function takeSlot(leadId: string, buyerId: string, key: string, limit: number, endsAt: number | undefined): Promise<{ taken: true; id?: string } | { taken: false; used: number }> {
+    for (let round = 0; round < limit + 20; round++) {
+      const rows = await models.BuyerUsage.find({ buyerId, key }, { slot: 1, leadId: 1 }).lean();
+      const counted = rows.filter((r) => r.slot > 0);
+      if (counted.some((r) => r.leadId === leadId)) return { taken: true }; // an earlier execution counted it
+      const used = new Set(counted.map((r) => r.slot));
+      let free = 0;
+      for (let n = 1; n <= limit; n++) {
+        if (!used.has(n)) {
+          free = n;
+          break;
+        }
+      }
+      if (free === 0) return { taken: false, used: counted.length };
+      const id = `${buyerId}|${key}|${free}`;
+      try {
+        await models.BuyerUsage.create({ _id: id, buyerId, key, slot: free, leadId, at: new Date(), ...(endsAt ? { endsAt: new Date(endsAt) } : {}) });
+        return { taken: true, id };
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 11000) throw error;
+        // Another lead took that slot first: look again.
+      }
+    }
+    throw new Error(`could not take a slot of ${key} for buyer ${buyerId}: too much contention`);
+  }
+
+  /** Gives back this lead's slot in those windows (it did not take the lead); idempotent. */
+  async function releaseCapacity(input: { leadId: string; buyerId: string; keys: CapacityKey[] }): Promise<void> {
+    for (const { key } of input.keys) await models.BuyerUsage.deleteMany({ buyerId: input.buyerId, key, leadId: input.leadId, slot: { $gt: 0 } });
+  }
+
+  /** The first time a window is found full: one alert for that buyer and window. */
+  async function capReachedOnce(buyerId: string, window: string, key: string, limit: number, endsAt: number | undefined): Promise<void> {
+    try {
+      await models.BuyerUsage.create({ _id: `${buyerId}|${key}|0`, buyerId, key, slot: 0, leadId: '-', at: new Date(), ...(endsAt ? { endsAt: new Date(endsAt) } : {}) });
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 11000) return; // said already for this window
+      throw error;
+    }
+    const title = `Buyer ${buyerId} reached its ${window} cap (${limit})`;
+    const message = `${title}: leads go to the next buyer of the waterfall until ${key} is over.`;
+    if (!deps.sendAlert) logger.warn({ buyerId, window, key, limit }, title);
+    else await deps.sendAlert({ type: 'cap_reached', title, message, buyerId, dedupeKey: `cap_reached:${buyerId}:${key}` });
+  }
+
+  return { loadRoutingPlan, checkBuyer, deliverAttempt, reportToBreaker, raiseLeadAlert, reserveCapacity, releaseCapacity };
 }
 
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;

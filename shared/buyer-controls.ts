@@ -429,3 +429,30 @@ export function formatOpening(atMs: number, timeZone: string, nowMs?: number): s
   return `${dayName} ${dateText(at)} ${time}`;
 }
 
+/** One cap window a delivery counts in: a cap window's key (or the open schedule window's), at most `limit` leads. */
+export interface CapacityKey {
+  /** hourly, daily, weekly, monthly, total, or `window` for the open schedule window's cap. */
+  window: CapWindow | 'window';
+  key: string;
+  limit: number;
+  /** When the window ends (epoch ms; absent for total). */
+  endsAt?: number;
+}
+
+/**
+ * The windows a lead taken at `atMs` counts in, with their limits: one per configured cap, and the
+ * open schedule window when it has a cap. The workflow reserves them; the admin API shows their usage.
+ */
+export function capacityKeys(controls: { timeZone?: string; caps?: Caps; schedule?: Schedule }, atMs: number): CapacityKey[] {
+  const timeZone = controls.timeZone ?? BUYER_CONTROL_DEFAULTS.timeZone;
+  const keys: CapacityKey[] = [];
+  for (const window of CAP_WINDOWS) {
+    const limit = controls.caps?.[window];
+    if (limit === undefined) continue;
+    const endsAt = capWindowEnd(window, atMs, timeZone);
+    keys.push({ window, key: capWindowKey(window, atMs, timeZone), limit, ...(endsAt === undefined ? {} : { endsAt }) });
+  }
+  const state = controls.schedule ? scheduleState(controls.schedule, timeZone, atMs) : undefined;
+  if (state?.open && state.window?.cap !== undefined) keys.push({ window: 'window', key: state.window.key, limit: state.window.cap, endsAt: state.window.closesAt });
+  return keys;
+}

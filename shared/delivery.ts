@@ -3,6 +3,9 @@
  * attempts, the journal (delivery log entries) and the lead's visible state.
  * Types and pure helpers only: the workflow bundle imports this file.
  */
+import type { Caps, Schedule } from './buyer-controls';
+
+export type { CapacityKey } from './buyer-controls';
 import type { Lead } from './lead';
 
 /**
@@ -57,7 +60,17 @@ export interface PlanBuyer {
   name: string;
   accept: AcceptRule;
   endpoints: PlanEndpoint[];
+  /** Buyer controls the walk decides on (only when the buyer has caps or a schedule). */
+  controls?: BuyerPlanControls;
 }
+
+export interface BuyerPlanControls {
+  timeZone: string;
+  caps?: Caps;
+  schedule?: Schedule;
+}
+
+export type CapacityAnswer = { reserved: true } | { reserved: false; window: string; key: string; limit: number; used: number };
 
 export interface RoutingPlan {
   sourceId: string;

@@ -45,6 +45,7 @@ import type {
   AttemptResult,
   BreakerSeen,
   BuyerCheck,
+  BuyerPlanControls,
   DeadLetterReason,
   DeliverLeadInput,
   EndpointView,
@@ -57,6 +58,7 @@ import type {
 } from '../shared/delivery';
 import type { Lead } from '../shared/lead';
 import { formatDuration } from '../shared/durations';
+import { capacityKeys, formatOpening, scheduleState, type CapacityKey } from '../shared/buyer-controls';
 import { boundedKeywords, SA } from '../shared/search-attributes';
 import { discardUpdate, leadStatusQuery, redeliverUpdate, type DiscardRequest, type RedeliverRequest } from './messages';
 
@@ -229,6 +231,8 @@ class LeadRun {
   private readonly bestEffort: DeliveryActivities;
   /** PATCH_LOCAL_ALONE (asked once at the start): the same calls as activities wherever other work may be in flight. */
   private beside: { reads: DeliveryActivities; bestEffort: DeliveryActivities } | undefined;
+  /** Cap reservations (buyer controls). */
+  private readonly capacity: DeliveryActivities;
   /** Walks started so far (only the first one's plan may be a local activity under PATCH_LOCAL_ALONE). */
   private walks = 0;
 
@@ -246,6 +250,11 @@ class LeadRun {
     this.bestEffort = proxyLocalActivities<DeliveryActivities>({
       startToCloseTimeout: '10s',
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
+    });
+    // Cap counters: activities (never local), so their results replay in history order.
+    this.capacity = proxyActivities<DeliveryActivities>({
+      startToCloseTimeout: '10s',
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
     });
     const log = proxyActivities<LogActivities>({
       taskQueue: options.logTaskQueue,
@@ -434,6 +443,28 @@ class LeadRun {
         outcomes.push(`${buyer.buyerId}: breaker open`);
         continue;
       }
+      // Buyer controls (a buyer that holds the lead already has it: neither its hours nor its caps apply).
+      const controls = holds ? undefined : buyer.controls;
+      if (controls?.schedule) {
+        const open = await this.awaitHours(buyer.buyerId, controls, plan, plan.buyers.length - index);
+        if (!open.open) {
+          outcomes.push(`${buyer.buyerId}: closed`);
+          continue;
+        }
+      }
+      let reserved: CapacityKey[] | undefined;
+      if (controls) {
+        const keys = capacityKeys(controls, Date.now());
+        if (keys.length) {
+          const answer = await this.capacity.reserveCapacity({ leadId: this.input.leadId, buyerId: buyer.buyerId, keys });
+          if (!answer.reserved) {
+            this.decide('skipped', `skipped ${buyer.buyerId}: cap_reached:${answer.window} (${answer.used} of ${answer.limit} leads in ${answer.key})`, buyer.buyerId, `skipped:${buyer.buyerId}:cap_reached:${answer.window}`);
+            outcomes.push(`${buyer.buyerId}: cap_reached:${answer.window}`);
+            continue;
+          }
+          reserved = keys;
+        }
+      }
       tried++;
       const result = await this.tryBuyer(buyer, plan.freshnessMs, check);
       if (result.accepted) return { buyerId: buyer.buyerId, reasonCode: 'all_failed', reason: '' };
@@ -441,12 +472,39 @@ class LeadRun {
         const anyDelivered = accept.some((e) => this.deliveredEndpoints.has(e.endpointId));
         return { heldBy: buyer.buyerId, reasonCode: anyDelivered ? 'partial_at_buyer' : 'ambiguous_at_buyer', reason: `${buyer.buyerId} holds the lead but did not take it: ${result.reason}` };
       }
+      // Moved on: this lead does not count against the buyer's caps.
+      if (reserved) await this.capacity.releaseCapacity({ leadId: this.input.leadId, buyerId: buyer.buyerId, keys: reserved });
       this.decide('failover', `failed over from ${buyer.buyerId} after ${result.reason}`, buyer.buyerId, `failover:${buyer.buyerId}:${result.code}`);
       outcomes.push(`${buyer.buyerId}: ${result.code}`);
     }
     const reasonCode: DeadLetterReason = plan.buyers.length + plan.unroutable.length === 0 ? 'no_buyers' : tried === 0 ? 'all_skipped' : 'all_failed';
     this.flushAttributes();
     return { reasonCode, reason: outcomes.length ? outcomes.join('; ') : 'the waterfall has no buyers' };
+  }
+
+  /**
+   * A buyer with delivery hours: open now, or closed. Closed with `outside: "hold"` and the next
+   * opening within the source's freshness, the lead waits for it on a durable timer (a decision on
+   * record, the timer's summary in the Temporal UI); otherwise the buyer is skipped as `closed`.
+   */
+  private async awaitHours(buyerId: string, controls: BuyerPlanControls, plan: RoutingPlan, buyersLeft: number): Promise<{ open: boolean }> {
+    const schedule = controls.schedule;
+    if (!schedule) return { open: true };
+    const now = Date.now();
+    const state = scheduleState(schedule, controls.timeZone, now);
+    if (state.open) return { open: true };
+    const opening = state.nextOpenAt === undefined ? 'no opening within 14 days' : `opens ${formatOpening(state.nextOpenAt, controls.timeZone, now)}`;
+    const waitMs = state.nextOpenAt === undefined ? undefined : state.nextOpenAt - now;
+    if (schedule.outside === 'hold' && waitMs !== undefined && waitMs <= plan.freshnessMs) {
+      this.decide('waiting', `waiting for ${buyerId}'s delivery hours: ${opening}`, buyerId, `waiting:${buyerId}:closed`);
+      this.expectBy(now + waitMs + buyersLeft * (plan.freshnessMs + this.slack) + this.slack);
+      this.flushAttributes();
+      this.journal.kick();
+      await sleep(waitMs, { summary: `waiting for buyer hours ${formatOpening(state.nextOpenAt!, controls.timeZone, now)} (${buyerId})` });
+      return { open: true };
+    }
+    this.decide('skipped', `skipped ${buyerId}: closed (${opening})`, buyerId, `skipped:${buyerId}:closed`);
+    return { open: false };
   }
 
   /** One buyer's turn: accept endpoints in parallel; accepted, held, or moved on — decided by its rule, the freshness deadline and the hold. */

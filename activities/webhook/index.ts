@@ -109,5 +109,13 @@ export const webhook = {
     const response = await io.outbound.request({ method, url, headers, body, timeoutMs: io.timeoutMs, signal: io.signal });
     return { status: response.status, providerMessage: response.statusText, headers: response.headers, body: response.body.toString('utf8'), bodyBytes: response.bodyBytes };
   },
-  classify: (answer) => classifyHttpStatus(answer),
+  classify: (answer) => {
+    // The receiver stops retries of this lead: `webhook-delivery: abort` on a non-2xx answer is a
+    // permanent refusal by the buyer of this one lead (not a fault of the endpoint).
+    const status = answer.status ?? 0;
+    if ((status < 200 || status >= 300) && answer.headers?.['webhook-delivery']?.trim().toLowerCase() === 'abort') {
+      return { outcome: 'permanent', code: 'receiver_abort', reason: `${status} with webhook-delivery: abort (the buyer stopped retries of this lead)`, countsAgainstEndpoint: false };
+    }
+    return classifyHttpStatus(answer);
+  },
 } satisfies EndpointKind<Config, Secrets, WebhookPayload>;

@@ -1,4 +1,6 @@
 /** A buyer: its name, how it accepts (all endpoints or any), and a pause when it has one. */
+import { Schema } from 'mongoose';
+import type { Caps, Schedule } from '../buyer-controls';
 import { defineSchema } from './schema';
 
 export interface BuyerPause {
@@ -17,6 +19,12 @@ export interface BuyerDoc {
   pause?: BuyerPause;
   /** Archived (soft-deleted): routing skips it; kept for in-flight leads, dead letters and the log. */
   archivedAt?: Date;
+  /** Buyer controls (shared/buyer-controls*.ts), stored as given; defaults apply when read. */
+  timeZone?: string;
+  caps?: Caps;
+  schedule?: Schedule;
+  duplicateWindow?: string;
+  returnWindow?: string;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -29,6 +37,11 @@ export const buyerSchema = defineSchema<BuyerDoc>(
     paused: { type: Boolean, default: false },
     pause: { _id: false, reason: String, by: String, endpointId: String, at: Date },
     archivedAt: Date,
+    timeZone: String,
+    caps: { type: Schema.Types.Mixed },
+    schedule: { type: Schema.Types.Mixed },
+    duplicateWindow: String,
+    returnWindow: String,
   },
   { timestamps: true, versionKey: false },
 );

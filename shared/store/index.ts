@@ -17,6 +17,7 @@ import { alertChannelSchema, alertSchema, type AlertChannelDoc, type AlertDoc } 
 import { breakerStateSchema, type BreakerStateDoc } from './breaker-states';
 import { leadKeySchema, type LeadKeyDoc } from './lead-keys';
 import { dailyRootSchema, type DailyRootDoc } from './daily-roots';
+import { buyerUsageSchema, type BuyerUsageDoc } from './buyer-usage';
 
 export type { SourceKey, SourceDoc } from './sources';
 export type { BuyerPause, BuyerDoc } from './buyers';
@@ -30,6 +31,7 @@ export type { AlertChannelDoc, AlertDoc } from './alerts';
 export type { BreakerStateDoc } from './breaker-states';
 export type { LeadKeyDoc } from './lead-keys';
 export type { DailyRootDoc } from './daily-roots';
+export type { BuyerUsageDoc } from './buyer-usage';
 
 export interface Models {
   PayloadClaim: Model<PayloadClaimDoc>;
@@ -42,6 +44,7 @@ export interface Models {
   ProviderEvent: Model<ProviderEventDoc>;
   Source: Model<SourceDoc>;
   Buyer: Model<BuyerDoc>;
+  BuyerUsage: Model<BuyerUsageDoc>;
   Endpoint: Model<EndpointDoc>;
   Lead: Model<LeadDoc>;
   LogEntry: Model<LogEntryDoc>;
@@ -59,6 +62,7 @@ export function createModels(connection: Connection): Models {
     ProviderEvent: connection.model<ProviderEventDoc>('ProviderEvent', providerEventSchema, 'providerevents'),
     Source: connection.model<SourceDoc>('Source', sourceSchema, 'sources'),
     Buyer: connection.model<BuyerDoc>('Buyer', buyerSchema, 'buyers'),
+    BuyerUsage: connection.model<BuyerUsageDoc>('BuyerUsage', buyerUsageSchema, 'buyerusage'),
     Endpoint: connection.model<EndpointDoc>('Endpoint', endpointSchema, 'endpoints'),
     Lead: connection.model<LeadDoc>('Lead', leadDocSchema, 'leads'),
     LogEntry: connection.model<LogEntryDoc>('LogEntry', logEntrySchema, 'deliverylog'),

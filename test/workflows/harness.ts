@@ -14,7 +14,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { DeliveryActivities } from '../../activities/delivery';
 import type { LogActivities } from '../../services/log/journal';
-import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, JournalEntry, LeadView, OutcomeClass, PlanBuyer, PlanEndpoint, RoutingPlan } from '../../shared/delivery';
+import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, BuyerPlanControls, JournalEntry, LeadView, OutcomeClass, PlanBuyer, PlanEndpoint, RoutingPlan } from '../../shared/delivery';
 import { attemptId, leadWorkflowId } from '../../shared/delivery';
 import { sharedInfra } from '../support/infra';
 import { testLogger, workflowBundle } from '../support/system';
@@ -38,6 +38,8 @@ export interface EndpointScript {
 }
 
 export interface BuyerScript {
+  /** Buyer controls in the plan (caps counted by the harness in memory, per key). */
+  controls?: BuyerPlanControls;
   buyerId: string;
   accept?: 'all' | 'any';
   endpoints: EndpointScript[];
@@ -57,6 +59,8 @@ export interface Calls {
   alerts: Array<{ type: string; title: string }>;
   breakerReports: number;
   journal: Map<string, JournalEntry[]>;
+  /** `${buyerId}|${key}` → the leads counted in that cap window. */
+  usage: Map<string, Set<string>>;
 }
 
 const record = (input: AttemptInput, outcome: OutcomeClass, code: string, status?: number): AttemptRecord => {
@@ -107,7 +111,7 @@ export async function harness(scenario: Scenario): Promise<Harness> {
   const client = new Client({ connection });
   const native = await NativeConnection.connect({ address: infra.temporalAddress });
   const taskQueue = `wf-${randomBytes(4).toString('hex')}`;
-  const calls: Calls = { attempts: [], plans: [], alerts: [], breakerReports: 0, journal: new Map() };
+  const calls: Calls = { attempts: [], plans: [], alerts: [], breakerReports: 0, journal: new Map(), usage: new Map() };
   const answered = new Map<string, number>();
   const endpointScripts = new Map(scenario.buyers.flatMap((b) => b.endpoints.map((e) => [e.endpointId, e] as const)));
   let planCalls = 0;
@@ -122,6 +126,7 @@ export async function harness(scenario: Scenario): Promise<Harness> {
         buyerId: b.buyerId,
         name: b.buyerId,
         accept: b.accept ?? 'all',
+        ...(b.controls ? { controls: b.controls } : {}),
         endpoints: b.endpoints.map((e): PlanEndpoint => ({ endpointId: e.endpointId, buyerId: b.buyerId, kind: 'webhook', role: e.role ?? 'accept', version: 1, backoffMs: e.backoffMs ?? [], timeoutMs: 1_000 })),
       })),
   });
@@ -151,6 +156,24 @@ export async function harness(scenario: Scenario): Promise<Harness> {
     },
     async raiseLeadAlert(input) {
       calls.alerts.push({ type: input.type, title: input.title });
+    },
+    async reserveCapacity({ leadId, buyerId, keys }) {
+      const counted: Array<Set<string>> = [];
+      for (const { window, key, limit } of keys) {
+        const holders = calls.usage.get(`${buyerId}|${key}`) ?? new Set<string>();
+        calls.usage.set(`${buyerId}|${key}`, holders);
+        if (holders.has(leadId)) continue;
+        if (holders.size >= limit) {
+          for (const set of counted) set.delete(leadId);
+          return { reserved: false, window, key, limit, used: holders.size };
+        }
+        holders.add(leadId);
+        counted.push(holders);
+      }
+      return { reserved: true };
+    },
+    async releaseCapacity({ leadId, buyerId, keys }) {
+      for (const { key } of keys) calls.usage.get(`${buyerId}|${key}`)?.delete(leadId);
     },
   };
   const log: Pick<LogActivities, 'appendJournal'> = {

@@ -1,0 +1,120 @@
+/**
+ * Buyer controls on the real stack (intake, worker, log service, Temporal, FerretDB): the admin
+ * API validates and shows them, caps are counted exactly under a race, a buyer outside its hours is
+ * skipped as `closed`, and every such decision is in the lead's state and journal.
+ */
+import assert from 'node:assert/strict';
+import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
+import { sharedInfra } from '../support/infra';
+import { startSystem, type TestSystem } from '../support/system';
+import { DAY_KEYS, localParts } from '../../shared/buyer-controls';
+
+describe('buyer controls (end to end)', function () {
+  let system: TestSystem;
+  let capped: FakeBuyer;
+  let next: FakeBuyer;
+
+  before(async function () {
+    this.timeout(120_000);
+    const { temporalAddress, mongoBase } = await sharedInfra();
+    system = await startSystem({ temporalAddress, mongoUrl: `${mongoBase}/t_buyer_controls_${Date.now()}` });
+    capped = await startFakeBuyer();
+    next = await startFakeBuyer();
+  });
+  after(async () => {
+    await system?.stop();
+    await capped?.close();
+    await next?.close();
+  });
+
+  /** A source whose waterfall is [first (with these controls), second]; both take every lead. */
+  async function twoBuyers(controls: Record<string, unknown>): Promise<{ apiKey: string; first: string; second: string }> {
+    const source = await system.createSource();
+    const first = await system.createBuyer({ name: 'capped buyer' });
+    const patched = await system.admin('PATCH', `/buyers/${first}`, controls);
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    await system.addEndpoint(first, { kind: 'webhook', url: capped.url });
+    const second = await system.createBuyer({ name: 'next buyer' });
+    await system.addEndpoint(second, { kind: 'webhook', url: next.url });
+    await system.setWaterfall(source.id, [first, second]);
+    return { apiKey: source.apiKey, first, second };
+  }
+
+  it('When buyer controls are invalid, then the admin API answers 400 naming each field and stores nothing', async function () {
+    const buyer = await system.createBuyer({ name: 'strict buyer' });
+    const res = await system.admin<{ error: string; fields: Array<{ path: string; message: string }> }>('PATCH', `/buyers/${buyer}`, {
+      timeZone: 'Mars/Olympus',
+      caps: { daily: 0, yearly: 3 },
+      schedule: { hours: { mon: [['20:00', '08:00']] }, holidays: ['2026-02-30'] },
+      duplicateWindow: 'soon',
+    });
+    assert.equal(res.status, 400);
+    const fields = res.body.fields.map((f) => f.path).sort();
+    for (const field of ['timeZone', 'caps.daily', 'schedule.hours.mon.0', 'schedule.holidays.0', 'duplicateWindow']) assert.ok(fields.includes(field), `${field} in ${fields.join(', ')}`);
+    assert.ok(fields.some((f) => f.startsWith('caps')), 'the unknown cap is named');
+    const shown = await system.admin<Record<string, unknown>>('GET', `/buyers/${buyer}`);
+    assert.equal(shown.body.timeZone, 'UTC');
+    assert.deepEqual(shown.body.caps, {});
+    assert.equal(shown.body.duplicateWindow, '30d');
+    assert.equal(shown.body.returnWindow, '7d');
+    assert.equal(shown.body.schedule, undefined);
+  });
+
+  it('When 50 leads race for the last 3 slots of a buyer cap, then exactly 3 go to that buyer and 47 move on with cap_reached, and usage shows 3', async function () {
+    this.timeout(240_000);
+    const { apiKey, first } = await twoBuyers({ timeZone: 'America/Chicago', caps: { daily: 3 } });
+    capped.requests.length = 0;
+    next.requests.length = 0;
+    const posted = await Promise.all(Array.from({ length: 50 }, (_, i) => system.postLead(apiKey, { email: `race${i}@example.com`, id: `race-${i}-${Date.now()}` })));
+    assert.ok(posted.every((r) => r.status === 202), JSON.stringify(posted.map((r) => r.status)));
+    const views = await Promise.all(posted.map((r) => system.waitForLead(String(r.body.leadId), (v) => v.status === 'delivered', 180_000)));
+    const atFirst = views.filter((v) => v.buyerId === first);
+    assert.equal(atFirst.length, 3, 'exactly the cap');
+    assert.equal(capped.requests.length, 3, 'the capped buyer saw 3 requests');
+    assert.equal(next.requests.length, 47, 'the next buyer took the rest');
+    const skipped = views.filter((v) => v.decisions.some((d) => d.decision === 'skipped' && d.buyerId === first && /cap_reached:daily/.test(d.reason)));
+    assert.equal(skipped.length, 47);
+    const shown = await system.admin<{ usage: Record<string, number>; caps: Record<string, number>; timeZone: string }>('GET', `/buyers/${first}`);
+    assert.deepEqual(shown.body.usage, { daily: 3 });
+    assert.deepEqual(shown.body.caps, { daily: 3 });
+    assert.equal(shown.body.timeZone, 'America/Chicago');
+    // The decision is in the journal too (what the dispute page shows).
+    const entries = await system.models.LogEntry.find({ leadId: skipped[0]!.leadId, type: 'decision' }).lean();
+    assert.ok(entries.length > 0);
+  });
+
+  it('When a buyer is outside its delivery hours, then it is skipped as closed and the next buyer takes the lead', async function () {
+    this.timeout(120_000);
+    // Open only on a day that is not today in UTC: closed now, whatever the hour.
+    const today = localParts(Date.now(), 'UTC').weekday; // 1 = Monday
+    const otherDay = DAY_KEYS[today % 7]!;
+    const { apiKey, first, second } = await twoBuyers({ schedule: { hours: { [otherDay]: [['08:00', '20:00']] } } });
+    const res = await system.postLead(apiKey, { email: 'night@example.com' });
+    const view = await system.waitForLead(String(res.body.leadId), (v) => v.status === 'delivered');
+    assert.equal(view.buyerId, second);
+    const closed = view.decisions.find((d) => d.decision === 'skipped' && d.buyerId === first);
+    assert.match(closed?.reason ?? '', /closed \(opens /);
+    const description = await system.client.workflow.getHandle(`lead-${view.leadId}`).describe();
+    const tags = (description.searchAttributes.LeadDecisions ?? []) as string[];
+    assert.ok(tags.includes(`skipped:${first}:closed`), tags.join(', '));
+  });
+
+  it('When a webhook buyer answers with webhook-delivery: abort, then retries of that lead at that endpoint stop: a permanent refusal by the buyer, on record, and the lead moves on', async function () {
+    this.timeout(60_000);
+    const { apiKey, first, second } = await twoBuyers({});
+    const endpoint = (await system.models.Endpoint.findOne({ buyerId: first }).lean())!;
+    const patched = await system.admin('PATCH', `/buyers/${first}/endpoints/${endpoint._id}`, { backoff: ['1s', '1s', '1s'] });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    capped.requests.length = 0;
+    capped.script([{ status: 503, headers: { 'webhook-delivery': 'abort' }, body: 'do not send this one again' }, { status: 200 }]);
+    const res = await system.postLead(apiKey, { email: 'abort@example.com' });
+    const view = await system.waitForLead(String(res.body.leadId), (v) => v.status === 'delivered');
+    assert.equal(view.buyerId, second);
+    assert.equal(capped.requests.length, 1, 'no retry after the abort');
+    const attempts = await system.attempts(view.leadId);
+    const aborted = attempts.find((a) => a.buyerId === first);
+    assert.equal(aborted?.outcome, 'permanent');
+    assert.equal(aborted?.code, 'receiver_abort');
+    capped.script([{ status: 200 }]);
+  });
+});
