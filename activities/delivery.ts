@@ -12,9 +12,11 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { parseDuration } from '../shared/durations';
+import { formatDuration, parseDuration } from '../shared/durations';
+import { BUYER_CONTROL_DEFAULTS } from '../shared/buyer-controls';
+import { lookupHash } from '../shared/lookup-hash';
 import type { KeyRing } from '../shared/crypto';
-import type { Models, EndpointDoc, BuyerDoc, BreakerStateDoc, SourceDoc } from '../shared/store';
+import type { Models, EndpointDoc, BuyerDoc, BreakerStateDoc, LeadDoc, SourceDoc } from '../shared/store';
 import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, CapacityAnswer, CapacityKey, OutcomeReportInput, PlanBuyer, RoutingPlan } from '../shared/delivery';
 import { attemptId } from '../shared/delivery';
 import { DEFAULT_FRESHNESS } from '../shared/source';
@@ -41,6 +43,8 @@ export interface DeliveryDeps {
   sendAlert?: SendAlert;
   /** The stuck-lead sweep: a lead with no progress this long after its start is stuck (default 2 min). */
   stuckNotStartedAfterMs?: number;
+  /** LOOKUP_KEY: the plan checks each buyer for a lead it already has (same keyed email/phone hash); without it, no check. */
+  lookupKey?: string;
 }
 
 interface Cached {
@@ -110,7 +114,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return (await models.BreakerState.findById(endpointId).lean<BreakerStateDoc>()) ?? undefined;
   }
 
-  async function loadRoutingPlan({ sourceId, onlyBuyerId, withFirstCheck }: { sourceId: string; onlyBuyerId?: string; withFirstCheck?: boolean }): Promise<RoutingPlan> {
+  async function loadRoutingPlan({ sourceId, onlyBuyerId, withFirstCheck, leadId, contact }: { sourceId: string; onlyBuyerId?: string; withFirstCheck?: boolean; leadId?: string; contact?: { email?: string; phone?: string } }): Promise<RoutingPlan> {
     const source = await models.Source.findById(sourceId).lean<SourceDoc>();
     // Sources are archived, never deleted, while leads reference them; a source missing anyway
     // (removed by hand) is a routing fact, not a failure: the lead is dead-lettered with the reason.
@@ -151,6 +155,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       };
       plan.buyers.push(planned);
     }
+    if (leadId && contact) await markDuplicates(plan, buyers, leadId, contact);
     const first = plan.buyers[0];
     if (withFirstCheck && first) {
       const endpointIds = first.endpoints.map((e) => e.endpointId);
@@ -378,6 +383,43 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       return;
     }
     await deps.sendAlert({ type: input.type, title: input.title, message: input.message, dedupeKey: input.dedupeKey });
+  }
+
+  /**
+   * duplicate_at_buyer: a buyer that already took a lead with this email or phone (the log's keyed
+   * hashes) within its duplicateWindow (default 30d, "0s" off) is marked in the plan; the walk skips it.
+   * One query for the whole waterfall. Read with the plan: two leads of one person racing to the same
+   * buyer within the same seconds can both reach it (the first is not delivered yet when the second plans).
+   */
+  async function markDuplicates(plan: RoutingPlan, buyers: BuyerDoc[], leadId: string, contact: { email?: string; phone?: string }): Promise<void> {
+    if (!deps.lookupKey) return;
+    const hashes: Array<{ field: 'email' | 'phone'; hash: string }> = [];
+    if (contact.email) hashes.push({ field: 'email', hash: lookupHash(deps.lookupKey, 'email', contact.email) });
+    if (contact.phone) hashes.push({ field: 'phone', hash: lookupHash(deps.lookupKey, 'phone', contact.phone) });
+    const windows = new Map(plan.buyers.map((b) => [b.buyerId, parseDuration(buyers.find((d) => d._id === b.buyerId)?.duplicateWindow ?? BUYER_CONTROL_DEFAULTS.duplicateWindow)]));
+    const checked = plan.buyers.filter((b) => (windows.get(b.buyerId) ?? 0) > 0);
+    if (hashes.length === 0 || checked.length === 0) return;
+    const now = Date.now();
+    const longest = Math.max(...checked.map((b) => windows.get(b.buyerId) ?? 0));
+    const found = await models.Lead.find(
+      {
+        buyerId: { $in: checked.map((b) => b.buyerId) },
+        status: 'delivered',
+        $or: hashes.map((h) => (h.field === 'email' ? { emailHash: h.hash } : { phoneHash: h.hash })),
+        updatedAt: { $gte: new Date(now - longest) },
+      },
+      { buyerId: 1, emailHash: 1, phoneHash: 1, updatedAt: 1 },
+    )
+      .sort({ updatedAt: -1 })
+      .limit(200)
+      .lean<Array<Pick<LeadDoc, '_id' | 'buyerId' | 'emailHash' | 'phoneHash' | 'updatedAt'>>>();
+    for (const buyer of checked) {
+      const windowMs = windows.get(buyer.buyerId) ?? 0;
+      const earlier = found.find((l) => l._id !== leadId && l.buyerId === buyer.buyerId && l.updatedAt.getTime() >= now - windowMs);
+      if (!earlier) continue;
+      const field = hashes.find((h) => (h.field === 'email' ? earlier.emailHash === h.hash : earlier.phoneHash === h.hash))?.field ?? 'email';
+      buyer.duplicateOf = { leadId: earlier._id, field, window: formatDuration(windowMs) };
+    }
   }
 
   /**

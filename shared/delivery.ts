@@ -62,6 +62,8 @@ export interface PlanBuyer {
   endpoints: PlanEndpoint[];
   /** Buyer controls the walk decides on (only when the buyer has caps or a schedule). */
   controls?: BuyerPlanControls;
+  /** This buyer already took a lead with the same email or phone within its duplicateWindow (read with the plan). */
+  duplicateOf?: { leadId: string; field: 'email' | 'phone'; window: string };
 }
 
 export interface BuyerPlanControls {

@@ -403,7 +403,8 @@ class LeadRun {
       // The first plan is read before anything else of the lead is in flight: a local activity is safe there.
       const reads = this.beside && this.walks > 0 ? this.beside.reads : this.local;
       this.walks++;
-      const plan = await reads.loadRoutingPlan({ sourceId: this.input.sourceId, ...(onlyBuyerId ? { onlyBuyerId } : {}), ...(this.lean ? { withFirstCheck: true } : {}) });
+      const contact = { ...(this.lead.email ? { email: this.lead.email } : {}), ...(this.lead.phone ? { phone: this.lead.phone } : {}) };
+      const plan = await reads.loadRoutingPlan({ sourceId: this.input.sourceId, ...(onlyBuyerId ? { onlyBuyerId } : {}), ...(this.lean ? { withFirstCheck: true } : {}), leadId: this.input.leadId, contact });
       // Held (lean): walk() upserts or flushes before its first wait.
       this.expectBy(Date.now() + plan.buyers.length * (plan.freshnessMs + this.slack) + this.slack, true);
       const walked = await this.walk(plan);
@@ -441,6 +442,12 @@ class LeadRun {
       if (!holds && open.length && (buyer.accept === 'all' || open.length === accept.length)) {
         this.decide('skipped', `skipped ${buyer.buyerId}: breaker open on ${open.join(', ')}`, buyer.buyerId, `skipped:${buyer.buyerId}:breaker_open`);
         outcomes.push(`${buyer.buyerId}: breaker open`);
+        continue;
+      }
+      if (buyer.duplicateOf && !holds) {
+        const dup = buyer.duplicateOf;
+        this.decide('skipped', `skipped ${buyer.buyerId}: duplicate_at_buyer (it took ${dup.leadId} with the same ${dup.field} within ${dup.window})`, buyer.buyerId, `skipped:${buyer.buyerId}:duplicate_at_buyer`);
+        outcomes.push(`${buyer.buyerId}: duplicate_at_buyer`);
         continue;
       }
       // Buyer controls (a buyer that holds the lead already has it: neither its hours nor its caps apply).

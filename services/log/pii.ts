@@ -8,7 +8,6 @@
  */
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import type { JournalEntry } from '../../shared/delivery';
-import { toE164 } from '../../shared/mapping';
 
 const PREFIX = 'enc:v1:';
 
@@ -85,15 +84,4 @@ export function openEntry(type: string, data: Record<string, unknown>, entryId: 
 
 // ---- keyed lookup hashes ---------------------------------------------------------------------
 
-export function normaliseEmail(email: string): string {
-  return email.trim().toLowerCase();
-}
-
-export function normalisePhone(phone: string): string {
-  return toE164(phone) ?? phone.replace(/\D/g, '');
-}
-
-export function lookupHash(secret: string, kind: 'email' | 'phone', value: string): string {
-  const normalised = kind === 'email' ? normaliseEmail(value) : normalisePhone(value);
-  return createHmac('sha256', secret).update(`${kind}:${normalised}`).digest('hex');
-}
+export { lookupHash, normaliseEmail, normalisePhone } from '../../shared/lookup-hash';

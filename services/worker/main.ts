@@ -37,7 +37,7 @@ runService('worker', async (logger) => {
     maxCachedWorkflows: config.WORKER_CACHED_WORKFLOWS,
     shutdownGraceMs: parseDuration(config.SHUTDOWN_GRACE),
     plugins: tracing.workerPlugins,
-    deps: { models, credentials, registry, logger, client, stuckNotStartedAfterMs: parseDuration(config.STUCK_NOT_STARTED_AFTER) },
+    deps: { models, credentials, registry, logger, client, stuckNotStartedAfterMs: parseDuration(config.STUCK_NOT_STARTED_AFTER), ...(config.LOOKUP_KEY ? { lookupKey: config.LOOKUP_KEY } : {}) },
   });
   await ensureSchedules(client, { taskQueue: config.DELIVERY_TASK_QUEUE, logTaskQueue: config.LOG_TASK_QUEUE, digestEveryMs: parseDuration(config.DEAD_LETTER_DIGEST_EVERY), stuckSweepEveryMs: parseDuration(config.STUCK_SWEEP_EVERY) });
   const supervised = superviseWorker(worker, logger, 'delivery worker');
@@ -46,6 +46,7 @@ runService('worker', async (logger) => {
     config.WORKER_HEALTH_PORT,
     config.HOST,
   );
+  if (!config.LOOKUP_KEY) logger.warn('LOOKUP_KEY is not set: buyers are not checked for leads they already have (duplicate_at_buyer)');
   logger.info({ taskQueue: config.DELIVERY_TASK_QUEUE, health: `http://${config.HOST}:${health.port}/readyz` }, 'delivery worker running');
   return async () => {
     // /readyz answers 503 from here on (the worker is DRAINING); running activities get SHUTDOWN_GRACE.

@@ -117,4 +117,22 @@ describe('buyer controls (end to end)', function () {
     assert.equal(aborted?.code, 'receiver_abort');
     capped.script([{ status: 200 }]);
   });
+
+  it('When a buyer already took a lead with the same email within its duplicate window, then the next one is skipped as duplicate_at_buyer; with "0s" it is not', async function () {
+    this.timeout(90_000);
+    const { apiKey, first, second } = await twoBuyers({ duplicateWindow: '30d' });
+    const email = `dup-${Date.now()}@example.com`;
+    const one = await system.postLead(apiKey, { email, first_name: 'Ada' });
+    const firstView = await system.waitForLead(String(one.body.leadId), (v) => v.status === 'delivered');
+    assert.equal(firstView.buyerId, first);
+    const two = await system.postLead(apiKey, { email: email.toUpperCase(), phone: '+1 555 010 0000', first_name: 'Ada again' });
+    const secondView = await system.waitForLead(String(two.body.leadId), (v) => v.status === 'delivered');
+    assert.equal(secondView.buyerId, second);
+    const skipped = secondView.decisions.find((d) => d.decision === 'skipped' && d.buyerId === first);
+    assert.match(skipped?.reason ?? '', new RegExp(`duplicate_at_buyer \\(it took ${firstView.leadId} with the same email within 30d\\)`));
+    // The check is off with "0s": the same person goes to the first buyer again.
+    assert.equal((await system.admin('PATCH', `/buyers/${first}`, { duplicateWindow: '0s' })).status, 200);
+    const three = await system.postLead(apiKey, { email, first_name: 'Ada thrice' });
+    assert.equal((await system.waitForLead(String(three.body.leadId), (v) => v.status === 'delivered')).buyerId, first);
+  });
 });

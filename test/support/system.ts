@@ -208,7 +208,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       connection: nativeConnection,
       taskQueue: deliveryTaskQueue,
       dataConverter: converter,
-      deps: { models, credentials, registry, logger: testLogger('worker'), client, ...(options.stuckNotStartedAfterMs !== undefined ? { stuckNotStartedAfterMs: options.stuckNotStartedAfterMs } : {}) },
+      deps: { models, credentials, registry, logger: testLogger('worker'), client, lookupKey: logKeys.LOOKUP_KEY, ...(options.stuckNotStartedAfterMs !== undefined ? { stuckNotStartedAfterMs: options.stuckNotStartedAfterMs } : {}) },
       workflowBundle: await workflowBundle(),
     });
     deliveryRunning = deliveryWorker.run();

@@ -60,7 +60,8 @@ const APP_SECRETS: Record<App, string[]> = {
   intake: ['CODEC_TOKEN', 'METRICS_TOKEN'],
   // services/log/deps.ts refuses to start without LOG_KEYS, LOOKUP_KEY and RECEIPT_KEYS.
   log: ['LOG_KEYS', 'LOOKUP_KEY', 'RECEIPT_KEYS', 'METRICS_TOKEN'],
-  worker: [],
+  // The routing plan's duplicate_at_buyer check hashes the lead's email and phone with LOOKUP_KEY (without it, no check).
+  worker: ['LOOKUP_KEY'],
 };
 
 /** The port each service's health endpoints are on, from its config. */
@@ -334,7 +335,7 @@ describe('docker-compose.yml', () => {
         createSigner(config.RECEIPT_KEYS);
       }
       // The worker gets no secret it does not use.
-      if (app === 'worker') for (const name of ['LOG_KEYS', 'LOOKUP_KEY', 'RECEIPT_KEYS', 'CODEC_TOKEN', 'METRICS_TOKEN']) assert.ok(!(name in written), `worker: ${name} is not its business`);
+      if (app === 'worker') for (const name of ['LOG_KEYS', 'RECEIPT_KEYS', 'CODEC_TOKEN', 'METRICS_TOKEN']) assert.ok(!(name in written), `worker: ${name} is not its business`);
     });
   }
 
@@ -587,7 +588,7 @@ describe('deploy/k8s/lead-delivery.yaml', () => {
       const config = loadConfig(env);
       assert.equal(config.HOST, '0.0.0.0');
       if (app === 'log') createLogDeps(config, { store: {} as unknown as Connection, models: {} as unknown as Models, logger: createLogger({ name: 'k8s-test', level: 'silent' }) });
-      if (app === 'worker') for (const name of ['LOG_KEYS', 'LOOKUP_KEY', 'RECEIPT_KEYS', 'CODEC_TOKEN', 'METRICS_TOKEN']) assert.ok(!fromSecret.has(name), `worker: ${name} is not its business`);
+      if (app === 'worker') for (const name of ['LOG_KEYS', 'RECEIPT_KEYS', 'CODEC_TOKEN', 'METRICS_TOKEN']) assert.ok(!fromSecret.has(name), `worker: ${name} is not its business`);
     });
 
     it(`When ${app}'s probes run, then they ask /healthz and /readyz on the port its config uses, with a grace period, resources and scrape annotations that match`, () => {
