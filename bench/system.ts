@@ -23,6 +23,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } 
 import { startLocalSystem, type LocalSystem } from '../deploy/local/system';
 import { dropPgDatabase } from '../deploy/local/ferretdb';
 import { startFakeBuyer, type FakeBuyer } from '../test/fakes/buyer';
+import { phoneFor } from '../test/fakes/person';
 import { admin, type Endpoints } from '../test/chaos/driver';
 import { dataConverter } from '../shared/codec';
 import { leadWorkflowId } from '../shared/delivery';
@@ -187,7 +188,7 @@ async function postOne(system: LocalSystem, apiKey: string, clientId: string): P
     const res = await fetch(`${system.intakeUrl}/v1/leads`, {
       method: 'POST',
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'idempotency-key': `${clientId}-${randomBytes(4).toString('hex')}` },
-      body: JSON.stringify({ email: `${clientId}@example.com`, first_name: 'Bench', phone: '+15555550100', custom: { clientId } }),
+      body: JSON.stringify({ email: `${clientId}@example.com`, first_name: 'Bench', phone: phoneFor(clientId), custom: { clientId } }),
     });
     const body = (await res.json()) as { leadId?: string };
     if (res.status === 202 && body.leadId) return body.leadId;

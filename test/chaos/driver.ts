@@ -4,6 +4,7 @@
  * lead source does); at the end the observer reads each lead's state, attempt records, chain and
  * summary back through the intake and log services.
  */
+import { phoneFor } from '../fakes/person';
 import type { LeadOutcome, PostedLead, RecordedAttempt } from './check';
 
 export interface Endpoints {
@@ -49,7 +50,7 @@ export async function admin(api: Endpoints, method: string, path: string, body?:
 /** One lead source posting one lead until it is accepted or the give-up time passes. */
 export async function postLead(api: Endpoints, source: { id: string; apiKey: string }, clientId: string, giveUpMs: number): Promise<PostedLead> {
   const posted: PostedLead = { clientId, sourceId: source.id, answers: [], networkErrors: 0, postedAt: Date.now() };
-  const body = { id: clientId, first_name: 'Chaos', last_name: 'Monkey', email: `${clientId}@example.com`, phone: '+15550100000' };
+  const body = { id: clientId, first_name: 'Chaos', last_name: 'Monkey', email: `${clientId}@example.com`, phone: phoneFor(clientId) };
   for (let retry = 0; Date.now() - posted.postedAt < giveUpMs; retry++) {
     try {
       const res = await call('POST', `${api.intakeUrl}/v1/leads`, source.apiKey, body, 8_000);

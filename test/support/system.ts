@@ -124,7 +124,11 @@ export interface TestSystem {
   log: LogDeps;
   admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<HttpAnswer<T>>;
   createSource(name?: string): Promise<{ id: string; apiKey: string }>;
-  createBuyer(options?: { name?: string; accept?: 'all' | 'any' }): Promise<string>;
+  /**
+   * A buyer; its duplicateWindow is "0s" unless given: the tests deliver the same sample person to
+   * one buyer many times (CRM upserts, retries, searches). test/e2e/buyer-controls.test.ts tests the check.
+   */
+  createBuyer(options?: { name?: string; accept?: 'all' | 'any'; duplicateWindow?: string }): Promise<string>;
   addEndpoint(buyerId: string, body: Record<string, unknown>): Promise<Record<string, unknown> & { id: string }>;
   setWaterfall(sourceId: string, buyers: string[]): Promise<void>;
   /** A fresh source whose waterfall is one new buyer with these endpoints. */
@@ -247,8 +251,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       rememberSecret(res.body.apiKey);
       return res.body;
     },
-    async createBuyer({ name = 'test buyer', accept } = {}) {
-      const res = await admin<{ id: string }>('POST', '/buyers', { name, ...(accept ? { accept } : {}) });
+    async createBuyer({ name = 'test buyer', accept, duplicateWindow = '0s' } = {}) {
+      const res = await admin<{ id: string }>('POST', '/buyers', { name, duplicateWindow, ...(accept ? { accept } : {}) });
       if (res.status !== 201) throw new Error(`create buyer: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body.id;
     },
