@@ -401,18 +401,17 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     if (hashes.length === 0 || checked.length === 0) return;
     const now = Date.now();
     const longest = Math.max(...checked.map((b) => windows.get(b.buyerId) ?? 0));
-    const found = await models.Lead.find(
-      {
-        buyerId: { $in: checked.map((b) => b.buyerId) },
-        status: 'delivered',
-        $or: hashes.map((h) => (h.field === 'email' ? { emailHash: h.hash } : { phoneHash: h.hash })),
-        updatedAt: { $gte: new Date(now - longest) },
-      },
-      { buyerId: 1, emailHash: 1, phoneHash: 1, updatedAt: 1 },
-    )
-      .sort({ updatedAt: -1 })
-      .limit(200)
-      .lean<Array<Pick<LeadDoc, '_id' | 'buyerId' | 'emailHash' | 'phoneHash' | 'updatedAt'>>>();
+    // One equality filter per hash (FerretDB pushes a single equality down to its index; an $or with
+    // ranges it would scan the collection for): a person's leads are few, the rest is filtered here.
+    const wanted = new Set(checked.map((b) => b.buyerId));
+    const found: Array<Pick<LeadDoc, '_id' | 'buyerId' | 'emailHash' | 'phoneHash' | 'updatedAt' | 'status'>> = [];
+    for (const h of hashes) {
+      const rows = await models.Lead.find(h.field === 'email' ? { emailHash: h.hash } : { phoneHash: h.hash }, { buyerId: 1, emailHash: 1, phoneHash: 1, updatedAt: 1, status: 1 })
+        .limit(500)
+        .lean<typeof found>();
+      found.push(...rows.filter((l) => l.status === 'delivered' && l.buyerId !== undefined && wanted.has(l.buyerId) && l.updatedAt.getTime() >= now - longest));
+    }
+    found.sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime());
     for (const buyer of checked) {
       const windowMs = windows.get(buyer.buyerId) ?? 0;
       const earlier = found.find((l) => l._id !== leadId && l.buyerId === buyer.buyerId && l.updatedAt.getTime() >= now - windowMs);
