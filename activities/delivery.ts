@@ -29,6 +29,7 @@ import type { breaker } from '../workflows/breaker';
 import type { Registry } from './registry';
 import { toRecord } from './registry';
 import type { LoadedEndpoint } from './types';
+import { createThrottle, describeRate, type RateLimits, type Throttle, type ThrottleAnswer } from './throttle';
 
 const ENDPOINT_CACHE_MS = 5_000;
 
@@ -43,6 +44,8 @@ export interface DeliveryDeps {
   sendAlert?: SendAlert;
   /** The stuck-lead sweep: a lead with no progress this long after its start is stuck (default 2 min). */
   stuckNotStartedAfterMs?: number;
+  /** Send slots of throttled endpoints (default: counted in the store, across every worker). */
+  throttle?: Throttle;
   /** LOOKUP_KEY: the plan checks each buyer for a lead it already has (same keyed email/phone hash); without it, no check. */
   lookupKey?: string;
 }
@@ -52,6 +55,8 @@ interface Cached {
   loadedAt: number;
   endpoint: LoadedEndpoint;
   breaker: BreakerSettings;
+  /** Sends per second / minute across all workers (absent: none). */
+  throttle?: RateLimits;
   archived: boolean;
   /** The credentials could not be opened (a key missing from CREDENTIALS_KEYS). */
   unreadable?: boolean;
@@ -59,6 +64,8 @@ interface Cached {
 
 /** How long the workflow waits before asking again when an attempt was deferred by our own fault. */
 const DEFERRED_RETRY_MS = 5_000;
+/** A send slot this close is waited for inside the attempt; a later one is a durable wait of the workflow. */
+const THROTTLE_WAIT_IN_ACTIVITY_MS = 1_000;
 /** Each step before the send (store reads, the probe claim) gets at most this long. */
 const PRE_SEND_STEP_MS = 3_000;
 /** The breaker report after a send gets at most this long (then the workflow sends it). */
@@ -83,6 +90,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   // This worker's knowledge of its own recent outcomes per endpoint (for honest breaker reports).
   const lastSuccess = new Map<string, number>();
   const failedHere = new Set<string>();
+  const throttle: Throttle = deps.throttle ?? createThrottle(models);
 
   /**
    * Settings of an endpoint, from a 5-second cache that a newer version invalidates. A store
@@ -103,7 +111,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       logger.error({ err: error, endpointId }, 'endpoint credentials cannot be opened (CREDENTIALS_KEYS?)');
       return { version: doc.version, loadedAt: 0, endpoint: loadEndpointFromDoc(doc, deps.credentials, true), breaker: breakerSettingsOf(doc), archived: !!doc.archivedAt, unreadable: true };
     }
-    const entry = { version: doc.version, loadedAt: Date.now(), endpoint, breaker: breakerSettingsOf(doc), archived: !!doc.archivedAt };
+    const entry: Cached = { version: doc.version, loadedAt: Date.now(), endpoint, breaker: breakerSettingsOf(doc), ...(doc.throttle ? { throttle: doc.throttle } : {}), archived: !!doc.archivedAt };
     cache.set(endpointId, entry);
     return entry;
   }
@@ -258,8 +266,29 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     // The breaker first: an open breaker means no request at all; half-open lets one probe through.
     // Not when a send may already have happened (a re-run execution) or the buyer holds the lead:
     // then skipping would move the lead on from a buyer that may have it.
+    if (!retried && !input.held && before?.state === 'open') return refuse('breaker_open', `the breaker of ${input.endpointId} is open`, true);
+
+    // The throttle: a send slot of the endpoint's rate, across every worker (kept by a retried
+    // execution or a send that waited for it). Beyond the rate the lead waits its turn, durably.
+    if (loaded.throttle) {
+      const rate = describeRate(loaded.throttle);
+      let slot: ThrottleAnswer;
+      try {
+        slot = await bounded(throttle.take(`endpoint:${input.endpointId}`, loaded.throttle, id, { mayHoldOne: true, ...(input.turnEndsAt !== undefined ? { notAfter: input.turnEndsAt } : {}) }), PRE_SEND_STEP_MS, 'taking a send slot');
+      } catch (error) {
+        logger.warn({ err: error, leadId: input.leadId, endpointId: input.endpointId }, 'attempt deferred: no send slot could be taken');
+        return deferred('store_unavailable', "the endpoint's throttle could not be asked for a send slot; nothing was sent", interrupted);
+      }
+      if (!slot.reserved || slot.waitMs > THROTTLE_WAIT_IN_ACTIVITY_MS) {
+        const reason = slot.reserved
+          ? `${input.endpointId} takes ${rate}: its next send slot is in ${formatDuration(slot.waitMs)}`
+          : `${input.endpointId} takes ${rate}: no send slot before this buyer's freshness deadline`;
+        return { ...deferred('throttled', reason, interrupted, slot.waitMs), throttled: { waitMs: slot.waitMs, rate, reserved: slot.reserved } };
+      }
+      if (slot.waitMs > 0) await new Promise((resolve) => setTimeout(resolve, slot.waitMs));
+    }
+
     if (!retried && !input.held) {
-      if (before?.state === 'open') return refuse('breaker_open', `the breaker of ${input.endpointId} is open`, true);
       if (before?.state === 'half_open' && client) {
         let granted: boolean;
         try {
@@ -313,11 +342,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     };
   }
 
-  function deferred(code: string, reason: string, interrupted: AttemptRecord[]): AttemptResult {
+  function deferred(code: string, reason: string, interrupted: AttemptRecord[], retryInMs = DEFERRED_RETRY_MS): AttemptResult {
     const now = Date.now();
     // The record is not journaled (no request was made); it only carries the shape of a result.
     const record: AttemptRecord = { attemptId: '', leadId: '', sourceId: '', buyerId: '', endpointId: '', kind: 'unknown', role: 'accept', attempt: 0, startedAt: now, finishedAt: now, latencyMs: 0, outcome: 'transient', code, reason };
-    return { outcome: 'transient', code, reason, record, deferred: { code, reason, retryInMs: DEFERRED_RETRY_MS }, ...(interrupted.length ? { interrupted } : {}) };
+    return { outcome: 'transient', code, reason, record, deferred: { code, reason, retryInMs }, ...(interrupted.length ? { interrupted } : {}) };
   }
 
   /**
@@ -487,7 +516,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     else await deps.sendAlert({ type: 'cap_reached', title, message, buyerId, dedupeKey: `cap_reached:${buyerId}:${key}` });
   }
 
-  return { loadRoutingPlan, checkBuyer, deliverAttempt, reportToBreaker, raiseLeadAlert, reserveCapacity, releaseCapacity };
+    /** Gives back a send slot reserved for an attempt that will not be made (its buyer's turn ended); idempotent. */
+  async function releaseSendSlot(input: { endpointId: string; attemptId: string }): Promise<void> {
+    await throttle.release(`endpoint:${input.endpointId}`, input.attemptId);
+  }
+
+  return { loadRoutingPlan, checkBuyer, deliverAttempt, reportToBreaker, raiseLeadAlert, reserveCapacity, releaseCapacity, releaseSendSlot };
 }
 
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;

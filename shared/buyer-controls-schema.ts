@@ -110,9 +110,15 @@ export const buyerControlsSchema = z
   })
   .strict();
 
-/** An endpoint's throttle: at most this many sends a second and/or a minute. */
+/** The largest throttle rates an endpoint may set. */
+export const THROTTLE_LIMITS = { perSecond: 10_000, perMinute: 600_000 } as const;
+
+/** An endpoint's throttle: at most this many sends a second and/or a minute, across all workers. */
 export const throttleSchema = z
-  .object({ perSecond: positiveInt.optional(), perMinute: positiveInt.optional() })
+  .object({
+    perSecond: positiveInt.max(THROTTLE_LIMITS.perSecond, `must be at most ${THROTTLE_LIMITS.perSecond}`).optional(),
+    perMinute: positiveInt.max(THROTTLE_LIMITS.perMinute, `must be at most ${THROTTLE_LIMITS.perMinute}`).optional(),
+  })
   .strict()
   .refine((t) => t.perSecond !== undefined || t.perMinute !== undefined, { message: 'must set perSecond, perMinute or both' });
 

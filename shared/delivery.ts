@@ -163,6 +163,8 @@ export interface AttemptInput {
    * attempt does not read it again. Absent on later attempts (after a backoff): read then.
    */
   breaker?: BreakerSeen;
+  /** When this buyer's turn ends (its freshness deadline): a throttled endpoint reserves no send slot after it. */
+  turnEndsAt?: number;
 }
 
 /** A breaker's published state, as read from the store. */
@@ -188,6 +190,12 @@ export interface AttemptResult {
    * buyer's schedule; the workflow waits `retryInMs` and asks again.
    */
   deferred?: { code: string; reason: string; retryInMs: number };
+  /**
+   * The endpoint's throttle has no send slot now (also `deferred`, code `throttled`, for code that
+   * predates throttles): the slot `waitMs` away is held for this attempt (`reserved`), or none comes
+   * before the buyer's freshness deadline. A wait, never a failure.
+   */
+  throttled?: { waitMs: number; rate: string; reserved: boolean };
   /** Records of earlier executions of this attempt that never reported back (they may have sent). */
   interrupted?: AttemptRecord[];
   /** The breaker could not be told this outcome from inside the attempt: the workflow tells it. */
@@ -243,7 +251,7 @@ export interface AppendJournalResult {
   written: number;
 }
 
-export type EndpointStatus = 'pending' | 'delivering' | 'backoff' | 'delivered' | 'failed' | 'skipped' | 'cancelled' | 'ambiguous';
+export type EndpointStatus = 'pending' | 'delivering' | 'throttled' | 'backoff' | 'delivered' | 'failed' | 'skipped' | 'cancelled' | 'ambiguous';
 
 export interface EndpointView {
   endpointId: string;

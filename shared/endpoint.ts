@@ -1,6 +1,6 @@
 /**
  * The one module that knows an endpoint's settings, whatever its kind: the settings every endpoint
- * has (name, role, mapping, backoff schedule, timeout, breaker) with their validation and defaults,
+ * has (name, role, mapping, backoff schedule, timeout, breaker, throttle) with their validation and defaults,
  * resolved once when the endpoint is saved; the sealing of its credentials (with the endpoint's id
  * as associated data, so a sealed blob cannot be moved to another endpoint); and what the worker
  * reads back from a stored endpoint (the loaded endpoint a kind sends with, its breaker settings,
@@ -11,6 +11,7 @@ import type { BreakerSettings } from './breaker';
 import { openJson, sealJson, type KeyRing } from './crypto';
 import { parseDuration } from './durations';
 import { durationString, nameString as name } from './http/validate';
+import { throttleSchema } from './buyer-controls-schema';
 import type { EndpointDoc } from './store';
 
 /** The retry schedule an endpoint gets when none is given: the waits between attempts. */
@@ -43,6 +44,8 @@ export const endpointCommonSchema = z.object({
     })
     .strict()
     .optional(),
+  /** At most N sends per second / minute across all workers (shared/buyer-controls-schema.ts); `null` in a change removes it. */
+  throttle: throttleSchema.nullable().optional(),
 });
 export type EndpointCommonInput = z.infer<typeof endpointCommonSchema>;
 /** The body keys that are common settings (the others go to the kind). */

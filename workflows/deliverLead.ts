@@ -56,6 +56,7 @@ import type {
   PlanEndpoint,
   RoutingPlan,
 } from '../shared/delivery';
+import { attemptId } from '../shared/delivery';
 import type { Lead } from '../shared/lead';
 import { formatDuration } from '../shared/durations';
 import { capacityKeys, formatOpening, scheduleState, type CapacityKey } from '../shared/buyer-controls';
@@ -529,6 +530,7 @@ class LeadRun {
     const isAccepted = () => (buyer.accept === 'all' ? delivered() === accept.length : delivered() > 0);
     const allDone = () => accept.every((e) => results.has(e.endpointId));
     const holds = () => this.heldBy === buyer.buyerId;
+    const turnEndsAt = Date.now() + freshnessMs;
     const onReceived = () => {
       if (!isAccepted() && !holds()) this.hold(buyer);
     };
@@ -541,7 +543,7 @@ class LeadRun {
       }
       // The breaker as the check read it, moments ago (lean shape; an older check result has no `seen`).
       const breaker = this.lean && checked?.seen ? (checked.seen[endpoint.endpointId] ?? { state: 'closed', failing: false }) : undefined;
-      tasks.push(scope.run(() => this.deliverEndpoint(endpoint, holds, onReceived, breaker).then((r) => {
+      tasks.push(scope.run(() => this.deliverEndpoint(endpoint, holds, onReceived, breaker, endpoint.role === 'accept' ? turnEndsAt : undefined).then((r) => {
         results.set(endpoint.endpointId, r);
         if (r.received && endpoint.role === 'accept') onReceived();
       })));
@@ -613,7 +615,7 @@ class LeadRun {
   }
 
   /** The attempt loop of one endpoint: attempt → classify → durable backoff → next attempt. */
-  private async deliverEndpoint(endpoint: PlanEndpoint, holds: () => boolean, onReceived: () => void, breaker?: BreakerSeen): Promise<EndpointResult> {
+  private async deliverEndpoint(endpoint: PlanEndpoint, holds: () => boolean, onReceived: () => void, breaker?: BreakerSeen, turnEndsAt?: number): Promise<EndpointResult> {
     const view: EndpointView = { endpointId: endpoint.endpointId, buyerId: endpoint.buyerId, kind: endpoint.kind, role: endpoint.role, status: 'pending', attempts: 0 };
     this.endpoints.set(endpoint.endpointId, view);
     // An activity task, not a local activity: measured and refuted (ARCHITECTURE.md, "Cost per
@@ -633,6 +635,7 @@ class LeadRun {
     // Read back before the next send: set by an ambiguous outcome, cleared once a lookup ran or a send succeeded.
     let readBackDue = false;
     let deferrals = 0;
+    let throttleNoted = false;
     const receive = () => {
       if (received) return;
       received = true;
@@ -667,6 +670,7 @@ class LeadRun {
           ...(readBackDue ? { readBack: true } : {}),
           ...(holds() ? { held: true } : {}),
           ...(seen ? { breaker: seen } : {}),
+          ...(turnEndsAt !== undefined && !holds() ? { turnEndsAt } : {}),
         }));
         seen = undefined;
       } catch (error) {
@@ -679,6 +683,34 @@ class LeadRun {
         // An execution of this attempt never reported back: it may have sent the request.
         this.journal.add({ type: 'attempt', at: lost.finishedAt, ...lost });
         receive();
+      }
+      if (answer.throttled) {
+        // Beyond the endpoint's rate: not an attempt, not charged; the lead waits for its send slot
+        // (held for it in the store), durably. Beyond the freshness deadline the turn ends meanwhile.
+        const { waitMs, rate } = answer.throttled;
+        view.status = 'throttled';
+        view.lastCode = 'throttled';
+        view.lastReason = answer.reason;
+        view.nextAttemptAt = Date.now() + waitMs;
+        if (!throttleNoted) {
+          throttleNoted = true;
+          this.decide('throttled', `${answer.reason}: the lead waits for it`, endpoint.buyerId, `throttled:${endpoint.buyerId}`, endpoint.endpointId);
+        }
+        if (holds()) this.expectBy(Date.now() + waitMs + endpoint.timeoutMs + this.slack);
+        this.touch();
+        this.journal.kick();
+        try {
+          await sleep(waitMs, { summary: `throttled: waiting ${formatDuration(waitMs)} for a send slot of ${endpoint.endpointId} (${rate})` });
+        } catch (error) {
+          if (!isCancellation(error)) throw error;
+          if (answer.throttled.reserved) {
+            // The turn ended: the slot goes back to the leads behind this one (best effort).
+            const id = attemptId(this.input.leadId, endpoint.endpointId, attempt);
+            await CancellationScope.nonCancellable(() => (this.beside?.bestEffort ?? this.bestEffort).releaseSendSlot({ endpointId: endpoint.endpointId, attemptId: id })).catch(() => undefined);
+          }
+          return this.cancelled(view, received);
+        }
+        continue;
       }
       if (answer.deferred) {
         // Our own fault before the send (store or Temporal unreachable): not an attempt, not charged.

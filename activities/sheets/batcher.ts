@@ -11,6 +11,8 @@ import type { ReadBack } from '../../shared/delivery';
 import type { Logger } from '../../shared/logger';
 import { OutboundError } from '../../shared/http/outbound';
 import type { Classification } from '../types';
+import type { Throttle } from '../throttle';
+import { randomUUID } from 'node:crypto';
 import { classifySheets, type SheetsAnswer } from './classify';
 import type { Account, Cell, SheetsPayload } from './index';
 
@@ -41,7 +43,8 @@ export type Reservation = { ok: true; waitMs: number } | { ok: false; retryAfter
  * account and per project, reads and writes counted apart (Google's Sheets quotas). Each bucket
  * spaces its requests by window/limit (a burst becomes one request per second per account: the
  * batcher fills each with everything that waited) and also keeps a sliding log as a second check.
- * Slots are reserved when granted, so concurrent flushes never share one. Per process.
+ * Slots are reserved when granted, so concurrent flushes never share one. Per process; the batcher
+ * also takes a slot of the same quota across workers (`SheetsBatcher.sharedSlot`, activities/throttle.ts).
  */
 export class QuotaLimiter {
   private readonly log = new Map<string, number[]>();
@@ -189,7 +192,40 @@ export class SheetsBatcher {
     private readonly limiter: QuotaLimiter,
     private readonly batch: BatchOptions = DEFAULT_BATCH,
     private readonly logger?: Logger,
+    /** Google's per-minute quotas counted across every worker (activities/throttle.ts); without it, per process only. */
+    private readonly shared?: { throttle: Throttle; limits: QuotaLimits },
   ) {}
+
+  /**
+   * The quota across workers: a send slot (now or within `maxWaitMs`) per service account and per
+   * project, spaced window / limit apart like the process's own pacing, which comes first. A store that cannot be asked leaves the
+   * process's pacing alone in charge (Google's 429 is a transient answer, retried on schedule).
+   */
+  private async sharedSlot(kind: 'read' | 'write', account: Pick<Account, 'email' | 'projectId'>, maxWaitMs: number): Promise<Reservation> {
+    if (!this.shared) return { ok: true, waitMs: 0 };
+    const { throttle, limits } = this.shared;
+    const holder = randomUUID();
+    const notAfter = Date.now() + maxWaitMs;
+    // Spaced window / (limit - 1) apart: any window of that length touches at most `limit` slots.
+    const keys: Array<[string, number]> = [[`sheets:${kind}:account:${account.email}`, limits.perAccount], [`sheets:${kind}:project:${account.projectId}`, limits.perProject]];
+    const held: string[] = [];
+    let waitMs = 0;
+    try {
+      for (const [key, limit] of keys) {
+        const slot = await throttle.take(key, { everyMs: Math.ceil(limits.windowMs / Math.max(1, limit - 1)) }, holder, { notAfter });
+        if (!slot.reserved) {
+          for (const k of held) await throttle.release(k, holder);
+          return { ok: false, retryAfterMs: slot.waitMs };
+        }
+        held.push(key);
+        waitMs = Math.max(waitMs, slot.waitMs);
+      }
+    } catch (error) {
+      this.logger?.warn({ err: error }, 'the shared Sheets quota could not be asked; pacing in this process only');
+      return { ok: true, waitMs: 0 };
+    }
+    return { ok: true, waitMs };
+  }
 
   submit(payload: SheetsPayload, io: { signal: AbortSignal; timeoutMs: number }): Promise<SheetsAnswer> {
     return new Promise<SheetsAnswer>((resolve, reject) => {
@@ -222,11 +258,13 @@ export class SheetsBatcher {
   async lookup(payload: SheetsPayload, io: { signal: AbortSignal; timeoutMs: number }): Promise<ReadBack> {
     const { account, spreadsheetId, sheet, leadId } = payload;
     const deadline = Date.now() + io.timeoutMs;
-    const reservation = this.limiter.reserve('read', account, io.timeoutMs - MIN_REQUEST_MS);
+    const local = this.limiter.reserve('read', account, io.timeoutMs - MIN_REQUEST_MS);
+    const reservation = local.ok ? await this.sharedSlot('read', account, deadline - Date.now() - MIN_REQUEST_MS) : local;
     if (!reservation.ok) {
       throw new SheetsReadBackError({ outcome: 'transient', code: 'sheets_quota_wait', reason: `Sheets read quota of ${account.email} is used up for ${Math.ceil(reservation.retryAfterMs / 1000)}s`, countsAgainstEndpoint: true, retryAfterMs: reservation.retryAfterMs });
     }
-    if (reservation.waitMs > 0) await sleep(reservation.waitMs);
+    const waitMs = Math.max(reservation.waitMs, local.ok ? local.waitMs : 0);
+    if (waitMs > 0) await sleep(waitMs);
     const range = `${quoteSheet(sheet)}!A:A`;
     let values: unknown[][];
     try {
@@ -333,13 +371,15 @@ export class SheetsBatcher {
 
   /** Waits for a quota slot; false (rows answered) when none comes before the deadline. */
   private async slot(f: Flush, kind: 'read' | 'write', rows: PendingRow[]): Promise<boolean> {
-    const reservation = this.limiter.reserve(kind, f.account, f.deadline - Date.now() - MIN_REQUEST_MS);
+    const local = this.limiter.reserve(kind, f.account, f.deadline - Date.now() - MIN_REQUEST_MS);
+    const reservation = local.ok ? await this.sharedSlot(kind, f.account, f.deadline - Date.now() - MIN_REQUEST_MS) : local;
     if (!reservation.ok) {
       const seconds = Math.ceil(reservation.retryAfterMs / 1000);
       answerAll(rows, { answer: { providerCode: 'quota_wait', providerMessage: `Sheets ${kind} quota of ${f.account.email} is used up for ${seconds}s (limits: ${GOOGLE_SHEETS_QUOTA.perAccount}/min per service account, ${GOOGLE_SHEETS_QUOTA.perProject}/min per project)`, retryAfterMs: reservation.retryAfterMs } });
       return false;
     }
-    if (reservation.waitMs > 0) await sleep(reservation.waitMs);
+    const waitMs = Math.max(reservation.waitMs, local.ok ? local.waitMs : 0);
+    if (waitMs > 0) await sleep(waitMs);
     return true;
   }
 

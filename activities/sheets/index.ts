@@ -4,6 +4,7 @@ import type { EndpointKind, LoadedEndpoint } from '../types';
 import type { KindDeps } from '../providers';
 import type { FieldError } from '../../shared/errors';
 import { applyMapping, MappingError, validateMapping, type Mapping } from '../../shared/mapping';
+import { createThrottle } from '../throttle';
 import { DEFAULT_BATCH, GOOGLE_SHEETS_QUOTA, LEAD_ID_COLUMN, QuotaLimiter, quoteSheet, SheetsBatcher, type BatchOptions, type QuotaLimits } from './batcher';
 import { classifySheets } from './classify';
 
@@ -153,10 +154,14 @@ function encodeSegment(value: string): string {
 
 export function createSheetsKind(deps: KindDeps, options: { batch?: BatchOptions; quota?: QuotaLimits } = {}) {
   const rootUrl = deps.providers.googleApiRootUrl.endsWith('/') ? deps.providers.googleApiRootUrl : `${deps.providers.googleApiRootUrl}/`;
-  const batcher = new SheetsBatcher(rootUrl, new QuotaLimiter(options.quota ?? GOOGLE_SHEETS_QUOTA), options.batch ?? DEFAULT_BATCH, deps.logger);
+  const quota = options.quota ?? GOOGLE_SHEETS_QUOTA;
+  // Google counts its quotas per minute across every caller: with the store at hand, so do we
+  // (activities/throttle.ts, the same send slots as endpoint throttles); a test's own quota stays local.
+  const sharedQuota = deps.models && !options.quota ? { throttle: createThrottle(deps.models), limits: quota } : undefined;
+  const batcher = new SheetsBatcher(rootUrl, new QuotaLimiter(quota), options.batch ?? DEFAULT_BATCH, deps.logger, sharedQuota);
 
   /** The deployment's shared key (GOOGLE_SERVICE_ACCOUNT), when set and valid. */
-  const shared = (() => {
+  const sharedAccount = (() => {
     if (!deps.providers.googleServiceAccount) return undefined;
     const parsed = serviceAccountInput.safeParse(deps.providers.googleServiceAccount);
     if (!parsed.success) deps.logger?.warn('GOOGLE_SERVICE_ACCOUNT is not a valid service account key: Sheets endpoints must bring their own');
@@ -176,14 +181,14 @@ export function createSheetsKind(deps: KindDeps, options: { batch?: BatchOptions
         if (LEAD_ID_COLUMN in mapping) errors.push({ path: `mapping.${LEAD_ID_COLUMN}`, message: `${LEAD_ID_COLUMN} is always column A (written by the kind); use another column name` });
         if (Object.keys(mapping).length === 0) errors.push({ path: 'mapping', message: 'must name at least one column' });
       }
-      if (!secrets.serviceAccount && !shared) errors.push({ path: 'serviceAccount', message: 'is required: this deployment has no shared service account (GOOGLE_SERVICE_ACCOUNT)' });
+      if (!secrets.serviceAccount && !sharedAccount) errors.push({ path: 'serviceAccount', message: 'is required: this deployment has no shared service account (GOOGLE_SERVICE_ACCOUNT)' });
       return errors;
     },
     map(endpoint, ctx) {
       const { config } = endpoint;
       const mapping = columnsOf(endpoint.mapping);
       const fields = applyMapping(mapping, ctx);
-      const key = endpoint.secrets.serviceAccount ?? shared;
+      const key = endpoint.secrets.serviceAccount ?? sharedAccount;
       if (!key) throw new MappingError('no service account: give the endpoint a serviceAccount key, or configure GOOGLE_SERVICE_ACCOUNT', 'serviceAccount');
       const columns = [LEAD_ID_COLUMN, ...Object.keys(mapping)];
       const cells = [ctx.leadId as Cell, ...Object.keys(mapping).map((k) => toCell(fields[k]))];

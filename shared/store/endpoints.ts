@@ -16,6 +16,8 @@ export interface EndpointDoc {
   backoff: string[];
   timeoutMs: number;
   breaker?: { threshold: number; coolDown: string };
+  /** At most this many sends per second / minute across all workers (absent: none). */
+  throttle?: { perSecond?: number; perMinute?: number };
   version: number;
   /** Archived (soft-deleted): an attempt at it sends nothing; kept for the delivery log. */
   archivedAt?: Date;
@@ -36,6 +38,7 @@ export const endpointSchema = defineSchema<EndpointDoc>(
     backoff: { type: [String], default: undefined },
     timeoutMs: { type: Number, required: true },
     breaker: { _id: false, threshold: Number, coolDown: String },
+    throttle: { _id: false, perSecond: Number, perMinute: Number },
     version: { type: Number, default: 1 },
     archivedAt: Date,
   },

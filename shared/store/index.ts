@@ -18,6 +18,7 @@ import { breakerStateSchema, type BreakerStateDoc } from './breaker-states';
 import { leadKeySchema, type LeadKeyDoc } from './lead-keys';
 import { dailyRootSchema, type DailyRootDoc } from './daily-roots';
 import { buyerUsageSchema, type BuyerUsageDoc } from './buyer-usage';
+import { sendSlotSchema, type SendSlotDoc } from './send-slots';
 
 export type { SourceKey, SourceDoc } from './sources';
 export type { BuyerPause, BuyerDoc } from './buyers';
@@ -32,6 +33,7 @@ export type { BreakerStateDoc } from './breaker-states';
 export type { LeadKeyDoc } from './lead-keys';
 export type { DailyRootDoc } from './daily-roots';
 export type { BuyerUsageDoc } from './buyer-usage';
+export type { SendSlotDoc } from './send-slots';
 
 export interface Models {
   PayloadClaim: Model<PayloadClaimDoc>;
@@ -45,6 +47,7 @@ export interface Models {
   Source: Model<SourceDoc>;
   Buyer: Model<BuyerDoc>;
   BuyerUsage: Model<BuyerUsageDoc>;
+  SendSlot: Model<SendSlotDoc>;
   Endpoint: Model<EndpointDoc>;
   Lead: Model<LeadDoc>;
   LogEntry: Model<LogEntryDoc>;
@@ -63,6 +66,7 @@ export function createModels(connection: Connection): Models {
     Source: connection.model<SourceDoc>('Source', sourceSchema, 'sources'),
     Buyer: connection.model<BuyerDoc>('Buyer', buyerSchema, 'buyers'),
     BuyerUsage: connection.model<BuyerUsageDoc>('BuyerUsage', buyerUsageSchema, 'buyerusage'),
+    SendSlot: connection.model<SendSlotDoc>('SendSlot', sendSlotSchema, 'sendslots'),
     Endpoint: connection.model<EndpointDoc>('Endpoint', endpointSchema, 'endpoints'),
     Lead: connection.model<LeadDoc>('Lead', leadDocSchema, 'leads'),
     LogEntry: connection.model<LogEntryDoc>('LogEntry', logEntrySchema, 'deliverylog'),

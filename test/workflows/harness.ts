@@ -26,6 +26,8 @@ export type Answer =
   | { outcome: OutcomeClass; code?: string; status?: number; retryAfterMs?: number }
   | { skipped: true; code?: string }
   | { deferred: true; code?: string }
+  /** The endpoint's throttle: a send slot `throttled` ms away, held for the attempt (`reserved`, default) or none before the turn ends. */
+  | { throttled: number; reserved?: boolean }
   | { interrupted: number; then: Answer }
   | { throws: string };
 
@@ -61,6 +63,8 @@ export interface Calls {
   journal: Map<string, JournalEntry[]>;
   /** `${buyerId}|${key}` → the leads counted in that cap window. */
   usage: Map<string, Set<string>>;
+  /** Send slots given back (`${endpointId}|${attemptId}`). */
+  released: string[];
 }
 
 const record = (input: AttemptInput, outcome: OutcomeClass, code: string, status?: number): AttemptRecord => {
@@ -82,6 +86,11 @@ function toResult(input: AttemptInput, answer: Answer): AttemptResult {
   if ('skipped' in answer) {
     const code = answer.code ?? 'breaker_open';
     return { outcome: 'permanent', code, reason: code, skipped: true, record: record(input, 'permanent', code) };
+  }
+  if ('throttled' in answer) {
+    const reserved = answer.reserved ?? true;
+    const reason = `${input.endpointId} takes 1/s: ${reserved ? `its next send slot is in ${answer.throttled} ms` : 'no send slot before the freshness deadline'}`;
+    return { outcome: 'transient', code: 'throttled', reason, record: { ...record(input, 'transient', 'throttled'), attemptId: '' }, deferred: { code: 'throttled', reason, retryInMs: answer.throttled }, throttled: { waitMs: answer.throttled, rate: '1/s', reserved } };
   }
   if ('deferred' in answer) {
     const code = answer.code ?? 'store_unavailable';
@@ -111,7 +120,7 @@ export async function harness(scenario: Scenario): Promise<Harness> {
   const client = new Client({ connection });
   const native = await NativeConnection.connect({ address: infra.temporalAddress });
   const taskQueue = `wf-${randomBytes(4).toString('hex')}`;
-  const calls: Calls = { attempts: [], plans: [], alerts: [], breakerReports: 0, journal: new Map(), usage: new Map() };
+  const calls: Calls = { attempts: [], plans: [], alerts: [], breakerReports: 0, journal: new Map(), usage: new Map(), released: [] };
   const answered = new Map<string, number>();
   const endpointScripts = new Map(scenario.buyers.flatMap((b) => b.endpoints.map((e) => [e.endpointId, e] as const)));
   let planCalls = 0;
@@ -174,6 +183,9 @@ export async function harness(scenario: Scenario): Promise<Harness> {
     },
     async releaseCapacity({ leadId, buyerId, keys }) {
       for (const { key } of keys) calls.usage.get(`${buyerId}|${key}`)?.delete(leadId);
+    },
+    async releaseSendSlot({ endpointId, attemptId: id }) {
+      calls.released.push(`${endpointId}|${id}`);
     },
   };
   const log: Pick<LogActivities, 'appendJournal'> = {

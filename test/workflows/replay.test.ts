@@ -132,6 +132,39 @@ describe('workflow replay', function () {
     return { name: 'ambiguous-reset-then-delivered', history: await handle.fetchHistory() };
   }
 
+  /** Buyer controls: a buyer at its daily cap is skipped (reserve, skip, the next buyer takes it). */
+  async function cappedScenario() {
+    const source = await system.createSource('capped');
+    const capped = await system.createBuyer({ name: 'capped' });
+    assert.equal((await system.admin('PATCH', `/buyers/${capped}`, { caps: { daily: 1 } })).status, 200);
+    await system.addEndpoint(capped, { kind: 'webhook', url: buyer.url });
+    const next = await system.createBuyer({ name: 'next' });
+    await system.addEndpoint(next, { kind: 'webhook', url: buyer.url });
+    await system.setWaterfall(source.id, [capped, next]);
+    buyer.script([{ status: 200 }]);
+    await system.client.workflow.getHandle(leadWorkflowId(String((await system.postLead(source.apiKey, { email: 'cap1@example.com' })).body.leadId))).result();
+    const handle = system.client.workflow.getHandle(leadWorkflowId(String((await system.postLead(source.apiKey, { email: 'cap2@example.com' })).body.leadId)));
+    await handle.result();
+    return { name: 'capped-skip', history: await handle.fetchHistory() };
+  }
+
+  /** A throttled endpoint (1/s): four leads at once; the last ones wait for its send slot on a timer. */
+  async function throttledScenario() {
+    const source = await system.createSource('throttled');
+    const slow = await system.createBuyer({ name: 'slow' });
+    await system.addEndpoint(slow, { kind: 'webhook', url: buyer.url, throttle: { perSecond: 1 } });
+    await system.setWaterfall(source.id, [slow]);
+    buyer.script([{ status: 200 }]);
+    const posted = await Promise.all([1, 2, 3, 4].map((n) => system.postLead(source.apiKey, { email: `throttled${n}@example.com` })));
+    const handles = posted.map((r) => system.client.workflow.getHandle(leadWorkflowId(String(r.body.leadId))));
+    await Promise.all(handles.map((h) => h.result()));
+    const histories = await Promise.all(handles.map((h) => h.fetchHistory()));
+    // Asked twice for the same attempt: once throttled (a timer then), once sent.
+    const waited = histories.find((h) => (h.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliverAttempt').length > 1);
+    assert.ok(waited, 'a lead waited for its slot');
+    return { name: 'throttled-then-sent', history: waited };
+  }
+
   it('When histories of delivered, retried, dead-lettered, failed-over, held and ambiguous leads and of breakers are replayed, then none is nondeterministic', async function () {
     this.timeout(180_000);
     const [freshness, breaker] = await breakerScenario();
@@ -144,6 +177,8 @@ describe('workflow replay', function () {
       breaker!,
       await heldScenario(),
       await ambiguousScenario(),
+      await cappedScenario(),
+      await throttledScenario(),
     ];
     const breakerRun = runs.find((r) => r.name === 'breaker')!;
     const signals = breakerRun.history.events?.filter((e) => e.workflowExecutionSignaledEventAttributes).length ?? 0;

@@ -73,6 +73,7 @@ export function createEndpointUseCases(deps: EndpointDeps) {
       ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, maskValue(v)])),
       ...(doc.mapping ? { mapping: doc.mapping } : {}),
       ...deliverySettingsOf(doc),
+      ...(doc.throttle ? { throttle: doc.throttle } : {}),
       version: doc.version,
       createdAt: doc.createdAt,
       updatedAt: doc.updatedAt,
@@ -113,6 +114,7 @@ export function createEndpointUseCases(deps: EndpointDeps) {
         secrets: sealEndpointSecrets(credentials, endpointId, parsed.secrets),
         ...(common.mapping ? { mapping: common.mapping } : {}),
         ...resolveDeliverySettings(common),
+        ...(common.throttle ? { throttle: common.throttle } : {}),
         version: 1,
       });
       // The buyer archived meanwhile (no transactions): its endpoints are archived, this one too.
@@ -155,7 +157,9 @@ export function createEndpointUseCases(deps: EndpointDeps) {
             ...(common.role !== undefined ? { role: common.role } : {}),
             ...(common.mapping !== undefined ? { mapping: common.mapping } : {}),
             ...(common.backoff !== undefined || common.timeoutMs !== undefined || common.breaker !== undefined ? resolveDeliverySettings(common, current) : {}),
+            ...(common.throttle ? { throttle: common.throttle } : {}),
           },
+          ...(common.throttle === null ? { $unset: { throttle: 1 } } : {}),
           $inc: { version: 1 },
         },
         'Endpoint',
