@@ -17,7 +17,7 @@ import { BUYER_CONTROL_DEFAULTS } from '../shared/buyer-controls';
 import { lookupHash } from '../shared/lookup-hash';
 import type { KeyRing } from '../shared/crypto';
 import type { Models, EndpointDoc, BuyerDoc, BreakerStateDoc, LeadDoc, SourceDoc } from '../shared/store';
-import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, CapacityAnswer, CapacityKey, OutcomeReportInput, PlanBuyer, RoutingPlan } from '../shared/delivery';
+import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, BuyerPlanControls, CapacityAnswer, CapacityKey, OutcomeReportInput, PlanBuyer, RoutingPlan } from '../shared/delivery';
 import { attemptId } from '../shared/delivery';
 import { DEFAULT_FRESHNESS } from '../shared/source';
 import { breakerSettingsOf, deliverySettingsOf, loadEndpointFromDoc } from '../shared/endpoint';
@@ -151,11 +151,22 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         continue;
       }
       const capped = buyer.caps && Object.keys(buyer.caps).length > 0;
+      const sourceCaps = buyer.sourceCaps?.[sourceId];
+      const sourceCapped = sourceCaps && Object.keys(sourceCaps).length > 0;
+      const controls: BuyerPlanControls | undefined = capped || sourceCapped || buyer.schedule
+        ? {
+            timeZone: buyer.timeZone ?? 'UTC',
+            ...(capped ? { caps: buyer.caps } : {}),
+            ...(sourceCapped ? { sourceCaps: { sourceId, caps: sourceCaps } } : {}),
+            ...(buyer.schedule ? { schedule: buyer.schedule } : {}),
+            ...(buyer.capWarning !== undefined && (capped || sourceCapped || buyer.schedule) ? { capWarning: buyer.capWarning } : {}),
+          }
+        : undefined;
       const planned: PlanBuyer = {
         buyerId,
         name: buyer.name,
         accept: buyer.accept,
-        ...(capped || buyer.schedule ? { controls: { timeZone: buyer.timeZone ?? 'UTC', ...(capped ? { caps: buyer.caps } : {}), ...(buyer.schedule ? { schedule: buyer.schedule } : {}) } } : {}),
+        ...(controls ? { controls } : {}),
         endpoints: own.map((e) => {
           const settings = deliverySettingsOf(e);
           return { endpointId: e._id, buyerId, kind: e.kind, role: e.role, version: e.version, backoffMs: settings.backoff.map(parseDuration), timeoutMs: settings.timeoutMs };
@@ -457,25 +468,31 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    * 3 inserts succeed); when a window is full the slots taken in this call are given back.
    */
   async function reserveCapacity(input: { leadId: string; buyerId: string; keys: CapacityKey[] }): Promise<CapacityAnswer> {
-    const taken: string[] = [];
-    for (const { window, key, limit, endsAt } of input.keys) {
+    const taken: Array<{ id: string; slot: number; key: CapacityKey }> = [];
+    for (const capacity of input.keys) {
+      const { window, key, limit, endsAt } = capacity;
       const slot = await takeSlot(input.leadId, input.buyerId, key, limit, endsAt);
       if (slot.taken) {
-        if (slot.id) taken.push(slot.id);
+        if (slot.id) taken.push({ id: slot.id, slot: slot.slot, key: capacity });
         continue;
       }
-      for (const id of taken) await models.BuyerUsage.deleteOne({ _id: id, leadId: input.leadId });
+      for (const { id } of taken) await models.BuyerUsage.deleteOne({ _id: id, leadId: input.leadId });
       await capReachedOnce(input.buyerId, window, key, limit, endsAt);
       return { reserved: false, window, key, limit, used: slot.used };
+    }
+    for (const { slot, key } of taken) {
+      // The first lead of a window: rows of windows that ended more than a day ago go (no TTL index on FerretDB).
+      if (slot === 1) await models.BuyerUsage.deleteMany({ buyerId: input.buyerId, endsAt: { $lt: new Date(Date.now() - 86_400_000) } });
+      if (key.warnAt !== undefined && slot >= key.warnAt) await capNearOnce(input.buyerId, key);
     }
     return { reserved: true };
   }
 
-  async function takeSlot(leadId: string, buyerId: string, key: string, limit: number, endsAt: number | undefined): Promise<{ taken: true; id?: string } | { taken: false; used: number }> {
+  async function takeSlot(leadId: string, buyerId: string, key: string, limit: number, endsAt: number | undefined): Promise<{ taken: true; id?: string; slot: number } | { taken: false; used: number }> {
     for (let round = 0; round < limit + 20; round++) {
       const rows = await models.BuyerUsage.find({ buyerId, key }, { slot: 1, leadId: 1 }).lean();
       const counted = rows.filter((r) => r.slot > 0);
-      if (counted.some((r) => r.leadId === leadId)) return { taken: true }; // an earlier execution counted it
+      if (counted.some((r) => r.leadId === leadId)) return { taken: true, slot: 0 }; // an earlier execution counted it
       const used = new Set(counted.map((r) => r.slot));
       let free = 0;
       for (let n = 1; n <= limit; n++) {
@@ -488,7 +505,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const id = `${buyerId}|${key}|${free}`;
       try {
         await models.BuyerUsage.create({ _id: id, buyerId, key, slot: free, leadId, at: new Date(), ...(endsAt ? { endsAt: new Date(endsAt) } : {}) });
-        return { taken: true, id };
+        return { taken: true, id, slot: free };
       } catch (error) {
         if ((error as { code?: unknown }).code !== 11000) throw error;
         // Another lead took that slot first: look again.
@@ -502,6 +519,22 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     for (const { key } of input.keys) await models.BuyerUsage.deleteMany({ buyerId: input.buyerId, key, leadId: input.leadId, slot: { $gt: 0 } });
   }
 
+  /** The first time a window holds `warnAt` leads (the buyer's capWarning percent): one `cap_near` alert. */
+  async function capNearOnce(buyerId: string, capacity: CapacityKey): Promise<void> {
+    const { window, key, limit, endsAt, warnAt } = capacity;
+    try {
+      await models.BuyerUsage.create({ _id: `${buyerId}|${key}|near`, buyerId, key, slot: -1, leadId: '-', at: new Date(), ...(endsAt ? { endsAt: new Date(endsAt) } : {}) });
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 11000) return; // said already for this window
+      throw error;
+    }
+    const scope = capacity.sourceId ? ` for source ${capacity.sourceId}` : '';
+    const title = `Buyer ${buyerId} is near its ${window} cap${scope} (${warnAt} of ${limit})`;
+    const message = `${title}: at ${limit} leads go to the next buyer of the waterfall until ${key} is over.`;
+    if (!deps.sendAlert) logger.warn({ buyerId, window, key, limit }, title);
+    else await deps.sendAlert({ type: 'cap_near', title, message, buyerId, dedupeKey: `cap_near:${buyerId}:${key}` });
+  }
+
   /** The first time a window is found full: one alert for that buyer and window. */
   async function capReachedOnce(buyerId: string, window: string, key: string, limit: number, endsAt: number | undefined): Promise<void> {
     try {
@@ -510,7 +543,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       if ((error as { code?: unknown }).code === 11000) return; // said already for this window
       throw error;
     }
-    const title = `Buyer ${buyerId} reached its ${window} cap (${limit})`;
+    const scope = key.includes('@src_') ? ` for source ${key.slice(key.indexOf('@') + 1)}` : '';
+    const title = `Buyer ${buyerId} reached its ${window} cap${scope} (${limit})`;
     const message = `${title}: leads go to the next buyer of the waterfall until ${key} is over.`;
     if (!deps.sendAlert) logger.warn({ buyerId, window, key, limit }, title);
     else await deps.sendAlert({ type: 'cap_reached', title, message, buyerId, dedupeKey: `cap_reached:${buyerId}:${key}` });

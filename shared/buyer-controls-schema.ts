@@ -107,6 +107,13 @@ export const buyerControlsSchema = z
     schedule: scheduleSchema.optional(),
     duplicateWindow: durationSetting.optional(),
     returnWindow: durationSetting.optional(),
+    /** Caps of the leads from one source, by source id, beside the buyer's own (both must have room). */
+    sourceCaps: z
+      .record(z.string().regex(/^src_[0-9a-z]{1,64}$/, 'must be a source id (src_…)'), capsSchema)
+      .refine((v) => Object.keys(v).length <= BUYER_CONTROL_LIMITS.sourceCaps, `at most ${BUYER_CONTROL_LIMITS.sourceCaps} sources`)
+      .optional(),
+    /** An alert (`cap_near`) once per window when this share of a cap is taken (percent, 1–99). */
+    capWarning: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(99, 'must be at most 99 (100 is the cap itself)').optional(),
   })
   .strict();
 

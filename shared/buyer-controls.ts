@@ -55,7 +55,7 @@ export const BUYER_CONTROL_DEFAULTS = {
   outside: 'skip',
 } as const;
 
-export const BUYER_CONTROL_LIMITS = { windowsPerDay: 48, holidays: 500, timeZoneLength: 100 } as const;
+export const BUYER_CONTROL_LIMITS = { windowsPerDay: 48, holidays: 500, timeZoneLength: 100, sourceCaps: 500 } as const;
 
 /** How far ahead `scheduleState` looks for the next opening. */
 export const SCHEDULE_HORIZON_DAYS = 14;
@@ -437,22 +437,35 @@ export interface CapacityKey {
   limit: number;
   /** When the window ends (epoch ms; absent for total). */
   endsAt?: number;
+  /** A cap of the leads from this source only (the key ends with `@<sourceId>`). */
+  sourceId?: string;
+  /** The count at which the buyer's `capWarning` alert goes out (once per window). */
+  warnAt?: number;
 }
 
 /**
  * The windows a lead taken at `atMs` counts in, with their limits: one per configured cap, and the
  * open schedule window when it has a cap. The workflow reserves them; the admin API shows their usage.
  */
-export function capacityKeys(controls: { timeZone?: string; caps?: Caps; schedule?: Schedule }, atMs: number): CapacityKey[] {
+export function capacityKeys(controls: { timeZone?: string; caps?: Caps; schedule?: Schedule; sourceCaps?: { sourceId: string; caps: Caps }; capWarning?: number }, atMs: number): CapacityKey[] {
   const timeZone = controls.timeZone ?? BUYER_CONTROL_DEFAULTS.timeZone;
   const keys: CapacityKey[] = [];
-  for (const window of CAP_WINDOWS) {
-    const limit = controls.caps?.[window];
-    if (limit === undefined) continue;
-    const endsAt = capWindowEnd(window, atMs, timeZone);
-    keys.push({ window, key: capWindowKey(window, atMs, timeZone), limit, ...(endsAt === undefined ? {} : { endsAt }) });
+  const warnAt = (limit: number) => {
+    if (controls.capWarning === undefined) return {};
+    const at = Math.ceil((limit * controls.capWarning) / 100);
+    return at < limit ? { warnAt: at } : {};
+  };
+  const scoped: Array<[Caps | undefined, string | undefined]> = [[controls.caps, undefined], [controls.sourceCaps?.caps, controls.sourceCaps?.sourceId]];
+  for (const [caps, sourceId] of scoped) {
+    for (const window of CAP_WINDOWS) {
+      const limit = caps?.[window];
+      if (limit === undefined) continue;
+      const endsAt = capWindowEnd(window, atMs, timeZone);
+      const key = capWindowKey(window, atMs, timeZone) + (sourceId ? `@${sourceId}` : '');
+      keys.push({ window, key, limit, ...(endsAt === undefined ? {} : { endsAt }), ...(sourceId ? { sourceId } : {}), ...warnAt(limit) });
+    }
   }
   const state = controls.schedule ? scheduleState(controls.schedule, timeZone, atMs) : undefined;
-  if (state?.open && state.window?.cap !== undefined) keys.push({ window: 'window', key: state.window.key, limit: state.window.cap, endsAt: state.window.closesAt });
+  if (state?.open && state.window?.cap !== undefined) keys.push({ window: 'window', key: state.window.key, limit: state.window.cap, endsAt: state.window.closesAt, ...warnAt(state.window.cap) });
   return keys;
 }

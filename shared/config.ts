@@ -9,6 +9,18 @@ const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).def
 const duration = (fallback: string) =>
   z.string().default(fallback).refine((v) => tryParseDuration(v) !== undefined, { message: `must be ${DURATION_HINT}` });
 
+/** A comma-separated list of reason codes (`invalid_contact,duplicate`): lower case, digits and `_`. */
+const reasonList = (fallback: string, options: { allowEmpty?: boolean } = {}) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => (options.allowEmpty && v.trim() === '') || v.split(',').every((r) => /^[a-z][a-z0-9_]{0,63}$/.test(r.trim())), { message: 'must be comma-separated codes (lower case letters, digits, _), e.g. "invalid_contact,duplicate"' });
+
+/** The list settings as arrays (trimmed, no empties). */
+export function listSetting(value: string): string[] {
+  return value.split(',').map((v) => v.trim()).filter(Boolean);
+}
+
 export const configSchema = z.object({
   /** Temporal frontend (host:port). */
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
@@ -67,6 +79,15 @@ export const configSchema = z.object({
   DEAD_LETTER_RETENTION: duration('30d'),
   /** How often the dead-letter digest alert goes out (when there are new dead letters). */
   DEAD_LETTER_DIGEST_EVERY: duration('1h'),
+  /**
+   * Buyer returns: the reasons a buyer may give (comma-separated codes, lower case; a reason not in
+   * the list is a 400 naming `reason` and listing these), and those approved at once (the others wait
+   * for an operator). Every auto-approved reason must be in RETURN_REASONS (checked at boot).
+   */
+  RETURN_REASONS: reasonList('invalid_contact,duplicate,out_of_area,fraud,other'),
+  RETURN_AUTO_APPROVE: reasonList('invalid_contact,duplicate,out_of_area,fraud', { allowEmpty: true }),
+  /** How long a pending return waits for an operator's decision before it is recorded `expired`. */
+  RETURN_DECISION_WINDOW: duration('30d'),
   /** How long a call to Temporal may take before intake answers 503. */
   TEMPORAL_CALL_TIMEOUT: duration('5s'),
   /** Margin over a lead's expected horizon (freshness × buyers, or the holding buyer's schedule) before it is "stuck". */

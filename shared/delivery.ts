@@ -7,6 +7,7 @@ import type { Caps, Schedule } from './buyer-controls';
 
 export type { CapacityKey } from './buyer-controls';
 import type { Lead } from './lead';
+import type { ReturnDecidedStatus, ReturnRequestStatus } from './returns';
 
 /**
  * success: the buyer took it. transient: it did not reach the buyer, or the buyer asked for a
@@ -70,6 +71,10 @@ export interface BuyerPlanControls {
   timeZone: string;
   caps?: Caps;
   schedule?: Schedule;
+  /** The buyer's caps of leads from this lead's source (`sourceCaps[sourceId]`), when it has any. */
+  sourceCaps?: { sourceId: string; caps: Caps };
+  /** Percent of a cap at which the `cap_near` alert goes out. */
+  capWarning?: number;
 }
 
 export type CapacityAnswer = { reserved: true } | { reserved: false; window: string; key: string; limit: number; used: number };
@@ -233,7 +238,11 @@ export type JournalEntry =
   | ({ type: 'attempt'; at: number; /** First attempt at this endpoint (ms). */ firstAttemptAt?: number; /** The endpoint's last attempt for this lead. */ final?: boolean } & AttemptRecord)
   | { type: 'decision'; at: number; decision: string; buyerId?: string; endpointId?: string; reason: string }
   | { type: 'correction'; at: number; by: string; fields: Partial<Lead> }
-  | { type: 'status'; at: number; status: LeadStatus; buyerId?: string; reason?: string; reasonCode?: DeadLetterReason; buyersTried?: string[]; heldBy?: string };
+  | { type: 'status'; at: number; status: LeadStatus; buyerId?: string; reason?: string; reasonCode?: DeadLetterReason; buyersTried?: string[]; heldBy?: string }
+  /** A buyer returned the lead (shared/returns.ts; written by the `leadReturn` workflow). `note` is PII (sealed); `noteDropped` says why a note was not kept. */
+  | { type: 'return'; at: number; returnId: string; buyerId: string; reason: string; status: ReturnRequestStatus; by: 'buyer'; note?: string; noteDropped?: string }
+  /** An operator's decision on a pending return, or its expiry (`by: 'system'`). */
+  | { type: 'return_decision'; at: number; returnId: string; buyerId: string; status: ReturnDecidedStatus; by: string; reason?: string };
 
 export interface AppendJournalInput {
   leadId: string;

@@ -2,7 +2,7 @@
  * Temporal connection helpers: connection options read from config in one place, the client
  * used by services, and the classification of "Temporal cannot be reached" errors.
  */
-import { Client, Connection, isGrpcServiceError, type ConnectionLike, type WorkflowClientInterceptor } from '@temporalio/client';
+import { Client, Connection, isGrpcCancelledError, isGrpcDeadlineError, isGrpcServiceError, type ConnectionLike, type WorkflowClientInterceptor } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from './config';
 import { dataConverter } from './codec';
@@ -33,6 +33,15 @@ export function isTemporalUnreachable(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (isGrpcServiceError(e) && UNREACHABLE_CODES.has(e.code)) return true;
     if (e instanceof Error && /deadline|unavailable|ECONNREFUSED|connect|No connection established|timed out/i.test(e.message) && e.name !== 'WorkflowExecutionAlreadyStartedError') return true;
+  }
+  return false;
+}
+
+/** A deadline or a cancellation: the request (a start) may have reached Temporal and been applied. */
+export function mayHaveStarted(error: unknown): boolean {
+  if (isGrpcDeadlineError(error) || isGrpcCancelledError(error)) return true;
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (/deadline exceeded|cancelled/i.test(e.message)) return true;
   }
   return false;
 }

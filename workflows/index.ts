@@ -3,3 +3,4 @@ export { deliverLead } from './deliverLead';
 export { breaker } from './breaker';
 export { bulkRedeliver, bulkRedeliverDeadLetters, deadLetterDigest, journalDailyRoot, piiRetention } from './operator-jobs';
 export { stuckLeadSweep } from './sweeps';
+export { leadReturn } from './returns';

@@ -6,6 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { LeadView } from '../shared/delivery';
 import type { BreakerSnapshot, OutcomeReport } from '../shared/breaker';
 import type { Lead } from '../shared/lead';
+import type { ReturnDecision, ReturnState, ReturnStatus } from '../shared/returns';
 
 // ---- deliverLead ----------------------------------------------------------------------------
 
@@ -41,3 +42,13 @@ export interface BreakerOperatorCommand {
 }
 /** Operators' reset/open: acknowledged only once the breaker applied it. */
 export const operatorUpdate = defineUpdate<BreakerSnapshot, [BreakerOperatorCommand]>('operator');
+
+// ---- leadReturn -----------------------------------------------------------------------------
+
+/** The return's state (the buyer's GET /v1/buyer/returns/:returnId before the lead summary has it). */
+export const returnStateQuery = defineQuery<ReturnState>('returnState');
+/**
+ * An operator approves or denies a pending return (a denial needs a reason). Refused by the
+ * validator unless the return is pending; answered once the decision is in the journal.
+ */
+export const decideReturnUpdate = defineUpdate<{ status: ReturnStatus }, [ReturnDecision]>('decideReturn');

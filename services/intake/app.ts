@@ -18,7 +18,8 @@ import { createAdminRoutes, createAdminUseCases } from './admin';
 import { createOperatorRoutes, createOperatorUseCases } from './operator';
 import { createCodecRoutes } from './codec';
 import type { PayloadCodec } from '@temporalio/common';
-import { authenticate, createSourceAuth, requireAdmin } from '../../shared/http/auth';
+import { authenticate, createBuyerAuth, createSourceAuth, requireAdmin, requireBuyer } from '../../shared/http/auth';
+import { buyerReturnRoutes, createReturnUseCases, defaultReturnSettings, operatorReturnRoutes, type ReturnSettings } from './returns';
 import { leadRoutes } from './leads';
 import { createCallbackRoutes } from './callbacks';
 import type { ProviderSettings } from '../../activities/providers';
@@ -51,6 +52,8 @@ export interface IntakeDeps {
   metrics?: IntakeMetrics;
   /** Bearer token required by GET /metrics (open when empty). */
   metricsToken?: string;
+  /** Buyer returns: reasons, auto-approved reasons, decision window (RETURN_* variables; their defaults when omitted). */
+  returns?: ReturnSettings;
 }
 
 export function createApp(deps: IntakeDeps): express.Express {
@@ -77,7 +80,12 @@ export function createApp(deps: IntakeDeps): express.Express {
   // and one warning per store outage.
   const storeGate = createStoreGate({ connection: deps.store, name: 'intake', logger: deps.logger });
   const sources = createSourceAuth(deps.models, { gate: storeGate });
+  const buyers = createBuyerAuth(deps.models, { gate: storeGate });
   const body = jsonBody(deps.bodyLimit);
+  const returns = createReturnUseCases({
+    models: deps.models, client: deps.client, logger: deps.logger, deliveryTaskQueue: deps.deliveryTaskQueue, logTaskQueue: deps.logTaskQueue,
+    temporalTimeoutMs: deps.temporalTimeoutMs, settings: deps.returns ?? defaultReturnSettings(),
+  });
 
   // The Temporal UI's codec endpoint (its own CORS and body parser).
   app.use('/v1/codec', createCodecRoutes({ codec: deps.codec, adminToken: deps.adminToken, codecToken: deps.codecToken, corsOrigins: deps.codecCorsOrigins }));
@@ -85,13 +93,13 @@ export function createApp(deps: IntakeDeps): express.Express {
   // Provider callbacks verify signatures on the raw body: mounted before any body parser.
   app.use('/v1/callbacks', createCallbackRoutes({ models: deps.models, providers: deps.providers, credentials: deps.credentials, client: deps.client, logger: deps.logger }));
 
-  const admin = createAdminRoutes(createAdminUseCases({ models: deps.models, registry: deps.registry, credentials: deps.credentials, sources }));
-  const adminOnly = [authenticate({ adminToken: deps.adminToken, sources, allowSources: false }), requireAdmin(), ...body];
+  const admin = createAdminRoutes(createAdminUseCases({ models: deps.models, registry: deps.registry, credentials: deps.credentials, sources, buyerKeys: buyers }));
+  const adminOnly = [authenticate({ adminToken: deps.adminToken, sources, buyers, allowSources: false }), requireAdmin(), ...body];
   app.use('/v1/admin', ...adminOnly, admin, createOperatorRoutes(createOperatorUseCases({
     models: deps.models, client: deps.client, registry: deps.registry, credentials: deps.credentials,
     deliveryTaskQueue: deps.deliveryTaskQueue, temporalTimeoutMs: deps.temporalTimeoutMs,
     stuckNotStartedAfterMs: deps.stuckNotStartedAfterMs ?? 120_000,
-  })));
+  })), operatorReturnRoutes(returns));
   // The mapping preview is also reachable without the /admin prefix (same admin token).
   app.post('/v1/buyers/:buyerId/endpoints/:endpointId/preview', ...adminOnly, (req, res, next) => {
     req.url = `/buyers/${encodeURIComponent(String(req.params.buyerId))}/endpoints/${encodeURIComponent(String(req.params.endpointId))}/preview`;
@@ -101,9 +109,18 @@ export function createApp(deps: IntakeDeps): express.Express {
   app.use(
     '/v1/leads',
     countLeadPosts(metrics),
-    authenticate({ adminToken: deps.adminToken, sources, allowSources: true }),
+    authenticate({ adminToken: deps.adminToken, sources, buyers, allowSources: true }),
     rateLimit({ perMinute: deps.ratePerMinute, key: (req) => (req.caller?.type === 'source' ? req.caller.keyId : undefined) }),
     ...body,
+  );
+  // The buyer API (a buyer key only): returns.
+  app.use(
+    '/v1/buyer',
+    authenticate({ adminToken: deps.adminToken, sources, buyers, allowSources: false, allowBuyers: true }),
+    requireBuyer(),
+    rateLimit({ perMinute: deps.ratePerMinute, key: (req) => (req.caller?.type === 'buyer' ? req.caller.keyId : undefined) }),
+    ...body,
+    buyerReturnRoutes(returns),
   );
   app.use(leadRoutes({
     client: deps.client,

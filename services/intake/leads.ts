@@ -7,22 +7,23 @@
 import { randomBytes } from 'node:crypto';
 import { Router } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
-import { isGrpcCancelledError, isGrpcDeadlineError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { leadSchema } from '../../shared/lead';
 import { deriveLeadId, SAFE_ID_RE } from '../../shared/ids';
 import { ValidationError, AppError, NotFoundError, UnavailableError } from '../../shared/errors';
 import { parseWith } from '../../shared/http/validate';
 import { leadBodyHash } from '../../shared/journal-hash';
-import { createStoreGate, type StoreGate } from '../../shared/store-gate';
+import { createStoreGate, StoreUnavailableError, type StoreGate } from '../../shared/store-gate';
 import { leadWorkflowId, type DeliverLeadInput, type LeadView } from '../../shared/delivery';
 import { SA } from '../../shared/search-attributes';
-import { isTemporalUnreachable } from '../../shared/temporal';
+import { isTemporalUnreachable, mayHaveStarted } from '../../shared/temporal';
 import { addLogContext, type Logger } from '../../shared/logger';
 import type { Models } from '../../shared/store';
 import { leadStatusQuery } from '../../workflows/messages';
 import type { deliverLead } from '../../workflows/deliverLead';
 import { callerOf } from '../../shared/http/auth';
 import { createPayloadClaims, findStoredLead, type PayloadClaims } from './dedupe';
+import { leadReturnView } from './returns';
 
 export interface LeadDeps {
   client: Client;
@@ -124,14 +125,6 @@ export async function acceptLead(
   return { leadId, workflowId, duplicate: false };
 }
 
-/** A deadline or a cancellation: the request may have reached Temporal and been applied. */
-function mayHaveStarted(error: unknown): boolean {
-  if (isGrpcDeadlineError(error) || isGrpcCancelledError(error)) return true;
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (/deadline exceeded|cancelled/i.test(e.message)) return true;
-  }
-  return false;
-}
 
 /**
  * After a start whose answer was lost: does the workflow exist, and did this start create it?
@@ -217,15 +210,33 @@ export function leadRoutes(deps: LeadDeps): Router {
       if (error instanceof WorkflowNotFoundError) {
         const summary = await deps.models.Lead.findById(leadId).lean();
         if (!summary || (caller.type === 'source' && summary.sourceId !== caller.sourceId)) throw new NotFoundError('Lead');
-        res.json({ leadId, sourceId: summary.sourceId, status: summary.status, ...(summary.buyerId ? { buyerId: summary.buyerId } : {}), receivedAt: summary.receivedAt.toISOString(), updatedAt: summary.updatedAt.toISOString(), endpoints: [], archived: true });
+        const returned = leadReturnView(summary);
+        res.json({ leadId, sourceId: summary.sourceId, status: summary.status, ...(summary.buyerId ? { buyerId: summary.buyerId } : {}), receivedAt: summary.receivedAt.toISOString(), updatedAt: summary.updatedAt.toISOString(), ...(returned ? { return: returned } : {}), endpoints: [], archived: true });
         return;
       }
       if (isTemporalUnreachable(error)) throw new UnavailableError('The delivery engine is unreachable; retry later.', 5, { cause: error });
       throw error;
     }
     if (caller.type === 'source' && view.sourceId !== caller.sourceId) throw new NotFoundError('Lead');
-    res.json(leadView(view));
+    res.json({ ...leadView(view), ...(await returnOf(view)) });
   });
+
+  /**
+   * A delivered lead's return by its buyer (the summary: the journal's return entries), when it has
+   * one. Bounded like intake's other store reads: a slow store leaves it out rather than the answer.
+   */
+  async function returnOf(view: LeadView): Promise<{ return?: ReturnType<typeof leadReturnView> }> {
+    if (view.status !== 'delivered') return {};
+    try {
+      const row = await gate.run(() => deps.models.Lead.findById(view.leadId, { returnId: 1, returnStatus: 1, returnReason: 1, returnRequestedAt: 1, returnDecidedAt: 1 }).lean());
+      const returned = leadReturnView(row);
+      return returned ? { return: returned } : {};
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      deps.logger.warn({ leadId: view.leadId }, 'lead state without its return: the store did not answer in time');
+      return {};
+    }
+  }
 
   return router;
 }

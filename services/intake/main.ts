@@ -13,9 +13,11 @@ import { connectStore } from '../../shared/store';
 import { connectClient } from '../../shared/temporal';
 import { runService } from '../run';
 import { createApp } from './app';
+import { returnSettings } from './returns';
 
 runService('intake', async (logger) => {
   const config = loadConfig();
+  const returns = returnSettings(config);
   const credentials = parseKeyRing(config.CREDENTIALS_KEYS, 'CREDENTIALS_KEYS');
   const { connection: store, models } = await connectStore(config.MONGO_URL);
   // Lazy: intake starts (and answers 503) even while Temporal is still coming up.
@@ -45,6 +47,7 @@ runService('intake', async (logger) => {
     codecToken: config.CODEC_TOKEN,
     codecCorsOrigins: config.CODEC_CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     metricsToken: config.METRICS_TOKEN,
+    returns,
   });
   const server = await listen(app, config.INTAKE_PORT, config.HOST);
   logger.info({ url: `http://${config.HOST}:${server.port}`, metrics: `http://${config.HOST}:${server.port}/metrics` }, 'intake listening');

@@ -5,7 +5,7 @@
  * endpoints and the public receipt keys.
  */
 import express, { Router } from 'express';
-import { authenticate, requireAdmin, createSourceAuth } from '../../shared/http/auth';
+import { authenticate, requireAdmin, createBuyerAuth, createSourceAuth } from '../../shared/http/auth';
 import { accessLog, errorHandler, isDraining, notFound, requestContext, securityHeaders } from '../../shared/http/express';
 import { pingStore } from '../../shared/store';
 import { NotFoundError } from '../../shared/errors';
@@ -36,7 +36,8 @@ export function createLogApp(deps: LogDeps): express.Express {
   app.use(createPageRoutes(deps));
 
   const api = Router();
-  api.use(authenticate({ adminToken: deps.adminToken, sources: createSourceAuth(deps.models), allowSources: false }), requireAdmin());
+  // Source and buyer keys are recognised only to be refused (403): the log API is the operators'.
+  api.use(authenticate({ adminToken: deps.adminToken, sources: createSourceAuth(deps.models), buyers: createBuyerAuth(deps.models), allowSources: false }), requireAdmin());
 
   api.get('/v1/leads/:leadId/attempts', async (req, res) => {
     const leadId = idParam(req, 'leadId', 'Lead');

@@ -12,7 +12,11 @@
  *   the last (at, _id) seen: new entries never shift or duplicate a page already read.
  * - The CSV streams from a database cursor (batches of 1000) through a transform into the response
  *   with backpressure: memory stays flat whatever the row count. It carries no PII (ids, times,
- *   classification, status), so nothing is decrypted for it.
+ *   classification, status), so nothing is decrypted for it. Buyer returns come from the leads'
+ *   summaries, joined per batch (one `$in` query per 1000 rows): `returned` is `true` on the accepted
+ *   rows of a lead whose return was approved (credit it), `pending` while an operator has not decided,
+ *   `false` otherwise (no return, denied, expired, or not an accepted row of the lead's buyer);
+ *   `return_reason` is the return's reason on those accepted rows whenever one was requested.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,7 +27,7 @@ import { ValidationError, type FieldError } from '../../shared/errors';
 import { parseWith } from '../../shared/http/validate';
 import { SAFE_ID_RE } from '../../shared/ids';
 import { OUTCOME_CLASSES } from '../../shared/delivery';
-import type { LogEntryDoc } from '../../shared/store';
+import type { LeadDoc, LogEntryDoc } from '../../shared/store';
 import type { LogDeps } from './deps';
 import { attemptItem, openDocs } from './read';
 
@@ -220,6 +224,8 @@ export const ATTEMPT_CSV_COLUMNS = [
   'reason',
   'buyer_status',
   'latency_ms',
+  'returned',
+  'return_reason',
 ] as const;
 
 /** The fields of an attempt entry the CSV reads (nothing sealed: no PII). */
@@ -242,9 +248,17 @@ export const ATTEMPT_CSV_PROJECTION = {
   'data.reason': 1,
   'data.response.status': 1,
   'data.latencyMs': 1,
+  'data.role': 1,
 } as const;
 
-export type AttemptCsvSource = Pick<LogEntryDoc, 'leadId' | 'sourceId' | 'buyerId' | 'endpointId' | 'outcome' | 'at'> & { _id?: string; data: Record<string, unknown> };
+/** A lead's return as the CSV joins it (from the lead's summary). */
+export interface AttemptCsvReturn {
+  buyerId?: string;
+  status: string;
+  reason?: string;
+}
+
+export type AttemptCsvSource = Pick<LogEntryDoc, 'leadId' | 'sourceId' | 'buyerId' | 'endpointId' | 'outcome' | 'at'> & { _id?: string; data: Record<string, unknown>; /** Joined per batch: the lead's return, if it has one. */ return?: AttemptCsvReturn };
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -259,6 +273,9 @@ export function attemptCsvValues(doc: AttemptCsvSource): unknown[] {
   const outcome = doc.outcome ?? str(d.outcome);
   const final = typeof d.final === 'boolean' ? d.final : undefined;
   const response = d.response && typeof d.response === 'object' ? (d.response as Record<string, unknown>) : {};
+  // An accepted row: the success of an accept endpoint of the buyer the lead was delivered to (and returned by).
+  const buyerId = doc.buyerId ?? str(d.buyerId);
+  const returned = doc.return && outcome === 'success' && d.role !== 'notify' && doc.return.buyerId === buyerId ? doc.return : undefined;
   return [
     doc.leadId,
     str(d.clientId),
@@ -279,6 +296,8 @@ export function attemptCsvValues(doc: AttemptCsvSource): unknown[] {
     str(d.reason),
     num(response.status),
     num(d.latencyMs),
+    returned?.status === 'approved' ? 'true' : returned?.status === 'pending' ? 'pending' : 'false',
+    returned?.reason,
   ];
 }
 
@@ -323,8 +342,15 @@ export class AttemptCsvTransform extends Transform {
 // ---- routes ---------------------------------------------------------------------------------
 
 export function createAttemptRoutes(deps: LogDeps): Router {
-  const { LogEntry } = deps.models;
+  const { LogEntry, Lead } = deps.models;
   const router = Router();
+
+  /** The returns of a batch's leads, from their summaries (one `$in` query; leads without a return are not read). */
+  async function returnsOf(batch: AttemptCsvSource[]): Promise<Map<string, AttemptCsvReturn>> {
+    const ids = [...new Set(batch.map((d) => d.leadId))];
+    const rows = await Lead.find({ _id: { $in: ids }, returnStatus: { $exists: true } }, { buyerId: 1, returnStatus: 1, returnReason: 1 }).lean<Array<Pick<LeadDoc, '_id' | 'buyerId' | 'returnStatus' | 'returnReason'>>>();
+    return new Map(rows.map((r) => [r._id, { status: r.returnStatus!, ...(r.buyerId ? { buyerId: r.buyerId } : {}), ...(r.returnReason ? { reason: r.returnReason } : {}) }]));
+  }
 
   router.get('/v1/attempts', async (req, res) => {
     const { filters, cursor, limit } = parsePageQuery(req.query);
@@ -349,9 +375,20 @@ export function createAttemptRoutes(deps: LogDeps): Router {
       await cursor.close().catch(() => undefined);
       throw error;
     }
+    /** The cursor's documents a batch at a time, each batch joined with its leads' returns (one query). */
     async function* docs(): AsyncGenerator<AttemptCsvSource> {
       try {
-        for (let doc = first; doc; doc = await cursor.next()) yield doc;
+        for (let next = first; next; ) {
+          const batch: AttemptCsvSource[] = [next];
+          for (let doc: AttemptCsvSource | null; batch.length < EXPORT_BATCH_SIZE && (doc = await cursor.next()); ) batch.push(doc);
+          const returns = await returnsOf(batch);
+          for (const row of batch) {
+            const returned = returns.get(row.leadId);
+            yield returned ? { ...row, return: returned } : row;
+          }
+          // A short batch means the cursor is spent.
+          next = batch.length === EXPORT_BATCH_SIZE ? await cursor.next() : null;
+        }
       } finally {
         await cursor.close();
       }

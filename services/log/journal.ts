@@ -10,6 +10,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { AppendJournalInput, AppendJournalResult, JournalEntry } from '../../shared/delivery';
+import type { JournalHead } from '../../shared/returns';
 import { parseDuration } from '../../shared/durations';
 import { entryHash, leadBodyHash } from '../../shared/journal-hash';
 import type { Logger } from '../../shared/logger';
@@ -179,6 +180,7 @@ export function createLogActivities(deps: LogActivityDeps) {
         assign('statusSeq', doc.seq);
         if (entry.buyerId) assign('buyerId', entry.buyerId);
         if (entry.reason) assign('reason', entry.reason);
+        if (entry.status === 'delivered') assign('deliveredAt', new Date(entry.at));
         if (deadLettered) {
           assign('deadLetteredAt', new Date(entry.at));
           assign('reasonCode', entry.reasonCode);
@@ -190,21 +192,61 @@ export function createLogActivities(deps: LogActivityDeps) {
         }
       }
     }
-    if (intake) {
-      const row: Record<string, unknown> = { ...intake, ...set };
-      for (const field of unset) delete row[field];
-      const result = await Lead.updateOne({ _id: input.leadId }, { $setOnInsert: row }, { upsert: true });
-      // Inserted with the statuses applied; a row that already existed (a retried write) takes them below.
-      if (result.upsertedCount > 0 || lastStatusSeq === undefined) return;
-    }
-    if (lastStatusSeq === undefined) return;
-    await Lead.updateOne(
-      { _id: input.leadId, $or: [{ statusSeq: { $lt: lastStatusSeq } }, { statusSeq: { $exists: false } }] },
-      { $set: set, ...(unset.size ? { $unset: Object.fromEntries([...unset].map((f) => [f, 1])) } : {}) },
-    );
+    const applyStatuses = async () => {
+      if (intake) {
+        const row: Record<string, unknown> = { ...intake, ...set };
+        for (const field of unset) delete row[field];
+        const result = await Lead.updateOne({ _id: input.leadId }, { $setOnInsert: row }, { upsert: true });
+        // Inserted with the statuses applied; a row that already existed (a retried write) takes them below.
+        if (result.upsertedCount > 0 || lastStatusSeq === undefined) return;
+      }
+      if (lastStatusSeq === undefined) return;
+      await Lead.updateOne(
+        { _id: input.leadId, $or: [{ statusSeq: { $lt: lastStatusSeq } }, { statusSeq: { $exists: false } }] },
+        { $set: set, ...(unset.size ? { $unset: Object.fromEntries([...unset].map((f) => [f, 1])) } : {}) },
+      );
+    };
+    await applyStatuses();
+    await applyReturn(input, docs);
   }
 
-  return { appendJournal };
+  /**
+   * A buyer's return on the lead's summary (the `leadReturn` workflow's entries): id, status,
+   * reason, when requested and decided. Its own guard (`returnSeq`): a late retry of the request
+   * never undoes the decision written after it. A batch without return entries writes nothing.
+   */
+  async function applyReturn(input: AppendJournalInput, docs: LogEntryDoc[]): Promise<void> {
+    const set: Record<string, unknown> = {};
+    let seq: number | undefined;
+    for (const doc of docs) {
+      const entry = input.entries[doc.seq - input.firstSeq]!;
+      if (entry.type === 'return') {
+        Object.assign(set, { returnId: entry.returnId, returnStatus: entry.status, returnReason: entry.reason, returnRequestedAt: new Date(entry.at) });
+        // Approved at once (an auto-approved reason): decided when requested.
+        if (entry.status === 'approved') set.returnDecidedAt = new Date(entry.at);
+        seq = doc.seq;
+      } else if (entry.type === 'return_decision') {
+        Object.assign(set, { returnId: entry.returnId, returnStatus: entry.status, returnDecidedAt: new Date(entry.at), ...(entry.reason ? { returnDecisionReason: entry.reason } : {}) });
+        seq = doc.seq;
+      }
+    }
+    if (seq === undefined) return;
+    await Lead.updateOne({ _id: input.leadId, $or: [{ returnSeq: { $lt: seq } }, { returnSeq: { $exists: false } }] }, { $set: { ...set, returnSeq: seq } });
+  }
+
+  /**
+   * The head of a lead's journal (last seq and hash), for a writer other than the lead's own
+   * workflow (a buyer's return, appended once that workflow has closed): it continues the chain
+   * from here. Also whether the lead's data key still exists (a return's note can be sealed).
+   */
+  async function journalHead({ leadId }: { leadId: string }): Promise<JournalHead> {
+    const last = await LogEntry.findOne({ leadId }, { seq: 1, hash: 1, sourceId: 1 }).sort({ seq: -1 }).lean<Pick<LogEntryDoc, 'seq' | 'hash' | 'sourceId'>>();
+    if (!last) throw ApplicationFailure.nonRetryable(`lead ${leadId} has no journal`, 'JournalMissing');
+    const key = await deps.leadKeys.get(leadId);
+    return { leadId, sourceId: last.sourceId, seq: last.seq, hash: last.hash, pii: key !== undefined };
+  }
+
+  return { appendJournal, journalHead };
 }
 
 export type LogActivities = ReturnType<typeof createLogActivities>;

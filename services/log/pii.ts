@@ -18,6 +18,9 @@ export const PII_PATHS: Record<JournalEntry['type'], string[]> = {
   attempt: ['request', 'response.body', 'error'],
   decision: [],
   status: [],
+  // A buyer's note on its return is free text about the person: PII like the lead's fields.
+  return: ['note'],
+  return_decision: [],
 };
 
 export const EXPIRED = '[personal data removed: retention expired]';

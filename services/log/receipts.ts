@@ -17,6 +17,8 @@ export interface ReceiptEntry {
   attempt?: { buyerId?: string; endpointId?: string; attempt?: number; outcome?: string; code?: string; status?: number; startedAt?: number; finishedAt?: number };
   decision?: { decision?: string; buyerId?: string };
   status?: { status?: string; buyerId?: string };
+  /** A buyer's return and each decision on it (reason codes only: the note is PII and stays out). */
+  return?: { returnId?: string; buyerId?: string; status?: string; reason?: string; by?: string };
 }
 
 export interface ReceiptBody {
@@ -27,6 +29,8 @@ export interface ReceiptBody {
   issuedAt: number;
   status?: string;
   buyerId?: string;
+  /** The lead was returned by its buyer: the return's status as of the last return entry. */
+  return?: { returnId: string; status: string; reason?: string };
   chain: { records: number; head: string };
   entries: ReceiptEntry[];
 }
@@ -48,6 +52,8 @@ function receiptEntry(doc: LogEntryDoc): ReceiptEntry {
     base.attempt = clean({ buyerId: str(d.buyerId), endpointId: str(d.endpointId), attempt: num(d.attempt), outcome: str(d.outcome), code: str(d.code), status: num(response?.status), startedAt: num(d.startedAt), finishedAt: num(d.finishedAt) });
   } else if (doc.type === 'decision') base.decision = clean({ decision: str(d.decision), buyerId: str(d.buyerId) });
   else if (doc.type === 'status') base.status = clean({ status: str(d.status), buyerId: str(d.buyerId) });
+  else if (doc.type === 'return') base.return = clean({ returnId: str(d.returnId), buyerId: str(d.buyerId), status: str(d.status), reason: str(d.reason), by: str(d.by) });
+  else if (doc.type === 'return_decision') base.return = clean({ returnId: str(d.returnId), buyerId: str(d.buyerId), status: str(d.status), by: str(d.by) });
   return base;
 }
 
@@ -57,6 +63,8 @@ export function issueReceipt(docs: LogEntryDoc[], signer: Signer, now = Date.now
   const check = verifyChain(docs);
   if (!check.ok) throw new BrokenChainError(`the journal fails verification at entry ${check.brokenAt?.seq}: ${check.brokenAt?.reason}`);
   const lastStatus = [...docs].reverse().find((d) => d.type === 'status')?.data as { status?: string; buyerId?: string } | undefined;
+  const returned = docs.find((d) => d.type === 'return')?.data as { returnId?: string; reason?: string; status?: string } | undefined;
+  const returnStatus = ([...docs].reverse().find((d) => d.type === 'return' || d.type === 'return_decision')?.data as { status?: string } | undefined)?.status;
   const body: ReceiptBody = {
     version: 1,
     type: 'delivery-receipt',
@@ -65,6 +73,7 @@ export function issueReceipt(docs: LogEntryDoc[], signer: Signer, now = Date.now
     issuedAt: now,
     ...(lastStatus?.status ? { status: lastStatus.status } : {}),
     ...(lastStatus?.buyerId ? { buyerId: lastStatus.buyerId } : {}),
+    ...(returned?.returnId && returnStatus ? { return: { returnId: returned.returnId, status: returnStatus, ...(returned.reason ? { reason: returned.reason } : {}) } } : {}),
     chain: { records: docs.length, head: check.head ?? '' },
     entries: docs.map(receiptEntry),
   };

@@ -15,7 +15,7 @@ export interface AlertChannelDoc {
 
 export interface AlertDoc {
   _id: string;
-  type: 'breaker_opened' | 'breaker_recovered' | 'dead_letter_digest' | 'lead_internal_error' | 'journal_conflict' | 'stuck_lead' | 'cap_reached';
+  type: 'breaker_opened' | 'breaker_recovered' | 'dead_letter_digest' | 'lead_internal_error' | 'journal_conflict' | 'stuck_lead' | 'cap_reached' | 'cap_near';
   title: string;
   message: string;
   endpointId?: string;

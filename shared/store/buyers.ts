@@ -1,7 +1,11 @@
-/** A buyer: its name, how it accepts (all endpoints or any), and a pause when it has one. */
+/** A buyer: its name, how it accepts (all endpoints or any), a pause when it has one, its API keys (hashed). */
 import { Schema } from 'mongoose';
 import type { Caps, Schedule } from '../buyer-controls';
 import { defineSchema } from './schema';
+import type { SourceKey } from './sources';
+
+/** A buyer's API key (`ldb_…`, shared/api-keys.ts): stored as sources store theirs, only the secret's hash. */
+export type BuyerKey = SourceKey;
 
 export interface BuyerPause {
   reason: string;
@@ -25,6 +29,12 @@ export interface BuyerDoc {
   schedule?: Schedule;
   duplicateWindow?: string;
   returnWindow?: string;
+  /** Caps of the leads from one source, by source id (beside `caps`). */
+  sourceCaps?: Record<string, Caps>;
+  /** Percent of a cap at which one `cap_near` alert goes out per window. */
+  capWarning?: number;
+  /** Keys of the buyer API (`/v1/buyer/…`: returns); absent until the first is issued. */
+  keys?: BuyerKey[];
   createdAt: Date;
   updatedAt: Date;
 }
@@ -42,6 +52,10 @@ export const buyerSchema = defineSchema<BuyerDoc>(
     schedule: { type: Schema.Types.Mixed },
     duplicateWindow: String,
     returnWindow: String,
+    sourceCaps: { type: Schema.Types.Mixed },
+    capWarning: Number,
+    keys: { type: [{ _id: false, keyId: String, hash: String, createdAt: Date, revokedAt: Date }], default: undefined },
   },
   { timestamps: true, versionKey: false },
 );
+buyerSchema.index({ 'keys.keyId': 1 });

@@ -21,7 +21,7 @@ import { buyerUsageSchema, type BuyerUsageDoc } from './buyer-usage';
 import { sendSlotSchema, type SendSlotDoc } from './send-slots';
 
 export type { SourceKey, SourceDoc } from './sources';
-export type { BuyerPause, BuyerDoc } from './buyers';
+export type { BuyerPause, BuyerDoc, BuyerKey } from './buyers';
 export type { EndpointDoc } from './endpoints';
 export type { LeadDoc } from './leads';
 export type { PayloadClaimDoc } from './payload-claims';

@@ -21,6 +21,18 @@ export interface LeadDoc {
   deadLetteredAt?: Date;
   reasonCode?: string;
   buyersTried?: string[];
+  /** When the lead was delivered (its `delivered` status entry): a buyer's return window counts from it. */
+  deliveredAt?: Date;
+  /** The buyer's return of the lead (shared/returns.ts), from the journal's return entries. */
+  returnId?: string;
+  returnStatus?: string;
+  returnReason?: string;
+  returnRequestedAt?: Date;
+  returnDecidedAt?: Date;
+  /** The operator's reason for the decision (a denial needs one). */
+  returnDecisionReason?: string;
+  /** Journal seq of the return entry last applied (a late retry of an older write never wins). */
+  returnSeq?: number;
 }
 
 export const leadDocSchema = defineSchema<LeadDoc>(
@@ -40,6 +52,14 @@ export const leadDocSchema = defineSchema<LeadDoc>(
     phoneHash: String,
     reasonCode: String,
     buyersTried: { type: [String], default: undefined },
+    deliveredAt: Date,
+    returnId: String,
+    returnStatus: String,
+    returnReason: String,
+    returnRequestedAt: Date,
+    returnDecidedAt: Date,
+    returnDecisionReason: String,
+    returnSeq: Number,
   },
   { versionKey: false, timestamps: false },
 );
@@ -48,3 +68,10 @@ leadDocSchema.index({ status: 1, updatedAt: -1 });
 leadDocSchema.index({ status: 1, deadLetteredAt: -1, _id: -1 });
 leadDocSchema.index({ emailHash: 1 }, { sparse: true });
 leadDocSchema.index({ phoneHash: 1 }, { sparse: true });
+// Returns: a buyer's own list and the operators' list with counts per status, by buyer or source
+// (equality on buyerId/sourceId and returnStatus, newest first); a buyer resolving its lead by the
+// source's own id (clientId).
+leadDocSchema.index({ buyerId: 1, returnStatus: 1, returnRequestedAt: -1, _id: -1 });
+leadDocSchema.index({ sourceId: 1, returnStatus: 1, returnRequestedAt: -1, _id: -1 });
+leadDocSchema.index({ returnStatus: 1, returnRequestedAt: -1, _id: -1 });
+leadDocSchema.index({ clientId: 1, buyerId: 1 });

@@ -84,6 +84,49 @@ describe('buyer controls (end to end)', function () {
     assert.ok(entries.length > 0);
   });
 
+  it('When a buyer caps the leads of one source, then the second lead of that source moves on, a lead of another source still goes to it, and usage shows both', async function () {
+    this.timeout(120_000);
+    const { apiKey, first, second } = await twoBuyers({});
+    const sourceId = (await system.models.Source.findOne({ waterfall: first }).sort({ createdAt: -1 }).lean())!._id;
+    const bad = await system.admin<{ fields: Array<{ path: string }> }>('PATCH', `/buyers/${first}`, { sourceCaps: { src_nosuchsource: { daily: 1 }, [sourceId]: { daily: 0 } }, capWarning: 100 });
+    assert.equal(bad.status, 400);
+    const paths = bad.body.fields.map((f) => f.path);
+    assert.ok(paths.includes(`sourceCaps.${sourceId}.daily`) && paths.includes('capWarning'), paths.join(', '));
+    const missing = await system.admin<{ fields: Array<{ path: string }> }>('PATCH', `/buyers/${first}`, { sourceCaps: { src_nosuchsource: { daily: 1 } } });
+    assert.deepEqual(missing.body.fields.map((f) => f.path), ['sourceCaps.src_nosuchsource']);
+    assert.equal((await system.admin('PATCH', `/buyers/${first}`, { sourceCaps: { [sourceId]: { daily: 1 } } })).status, 200);
+    const other = await system.createSource();
+    await system.setWaterfall(other.id, [first, second]);
+    const views = [];
+    for (const [key, email] of [[apiKey, 'src1@example.com'], [apiKey, 'src2@example.com'], [other.apiKey, 'other@example.com']] as const) {
+      const res = await system.postLead(key, { email });
+      views.push(await system.waitForLead(String(res.body.leadId), (v) => v.status === 'delivered'));
+    }
+    assert.deepEqual(views.map((v) => v.buyerId), [first, second, first]);
+    const skipped = views[1]!.decisions.find((d) => d.decision === 'skipped' && d.buyerId === first);
+    assert.match(skipped?.reason ?? '', new RegExp(`cap_reached:daily \\(1 of 1 leads in daily:\\d{4}-\\d{2}-\\d{2}@${sourceId}\\)`));
+    const shown = await system.admin<{ usage: { bySource?: Record<string, unknown> }; sourceCaps: unknown }>('GET', `/buyers/${first}`);
+    assert.deepEqual(shown.body.sourceCaps, { [sourceId]: { daily: 1 } });
+    assert.deepEqual(shown.body.usage.bySource, { [sourceId]: { daily: 1 } });
+    assert.equal((await system.admin('PATCH', `/buyers/${first}`, { sourceCaps: null })).status, 200);
+  });
+
+  it('When a buyer sets capWarning 50 on a daily cap of 4, then one cap_near alert goes out at the second lead and none again at the third', async function () {
+    this.timeout(120_000);
+    const { apiKey, first } = await twoBuyers({ caps: { daily: 4 }, capWarning: 50 });
+    for (const n of [1, 2, 3]) {
+      const res = await system.postLead(apiKey, { email: `near${n}@example.com` });
+      assert.equal((await system.waitForLead(String(res.body.leadId), (v) => v.status === 'delivered')).buyerId, first);
+      const near = await system.models.Alert.find({ type: 'cap_near', buyerId: first }).lean();
+      assert.equal(near.length, n === 1 ? 0 : 1, `after lead ${n}`);
+    }
+    const alert = (await system.models.Alert.findOne({ type: 'cap_near', buyerId: first }).lean())!;
+    assert.match(alert.title, /is near its daily cap \(2 of 4\)/);
+    const shown = await system.admin<{ capWarning?: number; usage: Record<string, number> }>('GET', `/buyers/${first}`);
+    assert.equal(shown.body.capWarning, 50);
+    assert.equal(shown.body.usage.daily, 3, 'the near-cap marker is not a lead');
+  });
+
   it('When a buyer is outside its delivery hours, then it is skipped as closed and the next buyer takes the lead', async function () {
     this.timeout(120_000);
     // Open only on a day that is not today in UTC: closed now, whatever the hour.

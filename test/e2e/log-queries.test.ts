@@ -251,6 +251,9 @@ describe('log queries: the attempts API and the CSV export', function () {
         reason: item.reason,
         buyer_status: String(item.response?.status ?? ''),
         latency_ms: String(item.latencyMs),
+        // No lead here is returned (test/e2e/returns.test.ts covers the returned rows).
+        returned: 'false',
+        return_reason: '',
       };
       const actual = Object.fromEntries(ATTEMPT_CSV_COLUMNS.map((c) => [c, col(row, c)]));
       assert.deepEqual(actual, expected, `row ${n + 1} (${item.leadId} attempt ${item.attempt})`);

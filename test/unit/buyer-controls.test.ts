@@ -4,6 +4,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { buyerControlsSchema, resolveBuyerControls, scheduleSchema, throttleSchema } from '../../shared/buyer-controls-schema';
 import {
+  capacityKeys,
   capsReached,
   capWindowEnd,
   capWindowKey,
@@ -562,5 +563,25 @@ describe('buyer controls', () => {
     assert.doesNotMatch(source, /^(?:export )?(?:let|var) /m);
     assert.doesNotMatch(source, /^(?:export )?const \w+ = new (?:Map|Set|Intl\.)/m);
     assert.doesNotMatch(source, /Date\.now\(|Math\.random\(|process\./);
+  });
+});
+
+describe('capacityKeys: per-source caps and the cap warning', () => {
+  const at = Date.UTC(2026, 11, 4, 15, 0); // Fri 4 Dec 2026, 09:00 in Chicago
+
+  it('When a buyer caps one source, then that source has its own windows beside the buyer-wide ones, keyed @source', () => {
+    const keys = capacityKeys({ timeZone: 'America/Chicago', caps: { daily: 10 }, sourceCaps: { sourceId: 'src_a', caps: { daily: 2, total: 5 } } }, at);
+    assert.deepEqual(keys.map((k) => [k.window, k.key, k.limit, k.sourceId]), [
+      ['daily', 'daily:2026-12-04', 10, undefined],
+      ['daily', 'daily:2026-12-04@src_a', 2, 'src_a'],
+      ['total', 'total@src_a', 5, 'src_a'],
+    ]);
+  });
+
+  it('When capWarning is 80, then each window warns at 80 % of its cap (rounded up), never at the cap itself', () => {
+    const keys = capacityKeys({ timeZone: 'UTC', caps: { hourly: 10, daily: 3, total: 1 }, capWarning: 80 }, at);
+    assert.deepEqual(keys.map((k) => [k.window, k.warnAt]), [['hourly', 8], ['daily', undefined], ['total', undefined]]);
+    assert.deepEqual(capacityKeys({ timeZone: 'UTC', caps: { daily: 4 }, capWarning: 50 }, at).map((k) => k.warnAt), [2]);
+    assert.deepEqual(capacityKeys({ timeZone: 'UTC', caps: { daily: 4 } }, at).map((k) => k.warnAt), [undefined]);
   });
 });

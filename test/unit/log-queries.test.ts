@@ -49,7 +49,8 @@ describe('log queries (pure)', () => {
   it('When the schemas are read, then each collection gets containment indexes on its String index fields and _id, not on times or numbers', () => {
     const fields = equalityFields(createModels(mongoose.createConnection()));
     assert.deepEqual(new Set(fields.deliverylog), new Set(['_id', 'leadId', 'type', 'buyerId', 'sourceId', 'endpointId', 'outcome']));
-    assert.deepEqual(new Set(fields.leads), new Set(['_id', 'sourceId', 'status', 'emailHash', 'phoneHash']));
+    // buyerId, returnStatus and clientId: the returns' lists, counts and clientId lookups.
+    assert.deepEqual(new Set(fields.leads), new Set(['_id', 'sourceId', 'status', 'emailHash', 'phoneHash', 'buyerId', 'returnStatus', 'clientId']));
     assert.deepEqual(fields.leadkeys, ['_id']);
     for (const list of Object.values(fields)) for (const f of list) assert.ok(!['at', 'seq', 'expiresAt', 'receivedAt'].includes(f), f);
   });

@@ -32,6 +32,7 @@ import { webhookConfig, webhookSecrets } from '../../activities/webhook';
 import { createApp, type IntakeDeps } from '../../services/intake/app';
 import { optionalReason, reasonBody } from '../../services/intake/operator/breakers';
 import { createLogApp } from '../../services/log/app';
+import { defaultReturnSettings, returnRequestSchema } from '../../services/intake/returns';
 import type { LogDeps } from '../../services/log/deps';
 import { ENDPOINT_COMMON_KEYS, endpointCommonSchema } from '../../shared/endpoint';
 import { parseWith } from '../../shared/http/validate';
@@ -361,6 +362,8 @@ const DIRECT: Record<string, (value: unknown) => void> = {
   'post /v1/admin/endpoints/{endpointId}/breaker/reset': (v) => void parseWith(optionalReason, v),
   'post /v1/admin/endpoints/{endpointId}/breaker/open': (v) => void parseWith(optionalReason, v),
   'post /v1/admin/leads/{leadId}/discard': (v) => void parseWith(reasonBody, v),
+  // A buyer key is checked against the store before the body.
+  'post /v1/buyer/returns': (v) => void parseWith(returnRequestSchema(defaultReturnSettings().reasons), v),
 };
 
 // ---- documented schema vs zod's --------------------------------------------------------------------

@@ -11,8 +11,10 @@ import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { startFakeBuyer, type FakeBuyer, type ScriptStep } from '../fakes/buyer';
-import { startSystem, workflowBundle, type TestSystem } from '../support/system';
+import { http, startSystem, workflowBundle, type TestSystem } from '../support/system';
+import { rememberSecret } from '../support/secrets';
 import { leadWorkflowId } from '../../shared/delivery';
+import { returnWorkflowId } from '../../shared/returns';
 import { dataConverter } from '../../shared/codec';
 import { redeliverUpdate } from '../../workflows/messages';
 
@@ -164,6 +166,45 @@ describe('workflow replay', function () {
     assert.ok(waited, 'a lead waited for its slot');
     return { name: 'throttled-then-sent', history: waited };
   }
+
+  /** A buyer returns a delivered lead with a reason an operator decides (pending); an operator approves it. */
+  async function returnScenario() {
+    const source = await system.createSource('return');
+    const taker = await system.createBuyer({ name: 'returning' });
+    await system.addEndpoint(taker, { kind: 'webhook', url: buyer.url });
+    await system.setWaterfall(source.id, [taker]);
+    buyer.script([{ status: 200 }]);
+    const res = await system.postLead(source.apiKey, { email: 'return@example.com' });
+    const leadId = String(res.body.leadId);
+    await system.client.workflow.getHandle(leadWorkflowId(leadId)).result();
+    const key = await system.admin<{ apiKey: string }>('POST', `/buyers/${taker}/keys`);
+    rememberSecret(key.body.apiKey);
+    const returned = await http('POST', `${system.intakeUrl}/v1/buyer/returns`, { token: key.body.apiKey, body: { leadId, reason: 'other', note: 'replay fixture' } });
+    assert.deepEqual([returned.status, returned.body.status], [201, 'pending'], JSON.stringify(returned.body));
+    const approved = await system.admin('POST', `/returns/${String(returned.body.returnId)}/approve`, { reason: 'checked' });
+    assert.equal(approved.body.status, 'approved', JSON.stringify(approved.body));
+    const handle = system.client.workflow.getHandle(returnWorkflowId(leadId));
+    await handle.result();
+    return { name: 'lead-return-pending-approved', history: await handle.fetchHistory() };
+  }
+
+  it('When the history of a pending return that an operator approves is replayed (fresh and as stored), then it is deterministic', async function () {
+    this.timeout(120_000);
+    const run = await returnScenario();
+    const updates = run.history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length ?? 0;
+    assert.equal(updates, 1, 'the history has the operator’s decideReturn update');
+    const file = path.join(HISTORIES, `${run.name}.bin`);
+    // A new shape only: an existing file is never replaced.
+    if (process.env.RECORD_HISTORIES && !existsSync(file)) writeFileSync(file, temporal.api.history.v1.History.encode(run.history).finish());
+    const all = [run, ...(existsSync(file) ? [{ name: `stored ${run.name}.bin`, history: temporal.api.history.v1.History.decode(readFileSync(file)) }] : [])];
+    const results = Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: dataConverter(REPLAY_PAYLOAD_KEYS) }, all.map((r, i) => ({ workflowId: `${r.name}-${i}`, history: r.history })));
+    let replayed = 0;
+    for await (const result of results) {
+      assert.equal(result.error, undefined, `${result.workflowId}: ${String(result.error)}`);
+      replayed++;
+    }
+    assert.equal(replayed, all.length);
+  });
 
   it('When histories of delivered, retried, dead-lettered, failed-over, held and ambiguous leads and of breakers are replayed, then none is nondeterministic', async function () {
     this.timeout(180_000);

@@ -1,16 +1,20 @@
 /**
- * Buyers (admin use cases): create, list, read (with its live endpoint count), change, archive.
+ * Buyers (admin use cases): create, list, read (with its live endpoint count and its returns
+ * counted per status), change, archive, issue and revoke its API keys (the buyer API: returns).
  * A buyer still named by a live source's waterfall cannot be archived; archiving a buyer archives
- * its endpoints.
+ * its endpoints and stops its keys.
  */
 import { z } from 'zod';
 import { BUYER_CONTROL_DEFAULTS, capacityKeys, windowBounds, type CAP_WINDOWS, type HoursWindow, type Schedule } from '../../../shared/buyer-controls';
 import { buyerControlsSchema, capsSchema, scheduleSchema } from '../../../shared/buyer-controls-schema';
-import { ConflictError } from '../../../shared/errors';
+import { ConflictError, ValidationError } from '../../../shared/errors';
 import { nameString, parseBody } from '../../../shared/http/validate';
 import { newId } from '../../../shared/ids';
+import type { BuyerAuth } from '../../../shared/http/auth';
 import type { BuyerDoc, Models } from '../../../shared/store';
+import { returnCounts, type ReturnCounts } from '../returns';
 import { LIVE, archive, archivedFilter, mustFind, updateLive } from './documents';
+import { issueKey, keysView, revokeKey } from './keys';
 
 const buyerCreate = z.object({ name: nameString, accept: z.enum(['all', 'any']).optional(), ...buyerControlsSchema.shape }).strict();
 /** A PATCH replaces each given field whole; `caps: null` / `schedule: null` remove them (no caps, always open). */
@@ -21,11 +25,22 @@ const buyerPatch = z
     ...buyerControlsSchema.shape,
     caps: capsSchema.nullable().optional(),
     schedule: scheduleSchema.nullable().optional(),
+    sourceCaps: buyerControlsSchema.shape.sourceCaps.unwrap().nullable().optional(),
+    capWarning: buyerControlsSchema.shape.capWarning.unwrap().nullable().optional(),
   })
   .strict();
 
+/** Every source a buyer's `sourceCaps` names must exist (400 on `sourceCaps.<id>` otherwise). */
+async function checkSourceCaps(models: Models, sourceCaps: Record<string, unknown> | null | undefined): Promise<void> {
+  const ids = Object.keys(sourceCaps ?? {});
+  if (!ids.length) return;
+  const found = new Set((await models.Source.find({ _id: { $in: ids } }, { _id: 1 }).lean()).map((d) => String(d._id)));
+  const missing = ids.filter((id) => !found.has(id));
+  if (missing.length) throw new ValidationError(missing.map((id) => ({ path: `sourceCaps.${id}`, message: `source ${id} does not exist` })));
+}
+
 /** Leads taken so far in each window the buyer caps (and in the open schedule window when that has a cap). */
-export type BuyerUsage = Partial<Record<(typeof CAP_WINDOWS)[number] | 'window', number>>;
+export type BuyerUsage = Partial<Record<(typeof CAP_WINDOWS)[number] | 'window', number>> & { bySource?: Record<string, Partial<Record<(typeof CAP_WINDOWS)[number], number>>> };
 
 /**
  * Schedules are stored with every window in its object form ({from, to, cap?}): FerretDB stores no
@@ -57,10 +72,12 @@ function controlsView(doc: BuyerDoc) {
     ...(doc.schedule ? { schedule: { holidays: [], outside: BUYER_CONTROL_DEFAULTS.outside, ...shownSchedule(doc.schedule) } } : {}),
     duplicateWindow: doc.duplicateWindow ?? BUYER_CONTROL_DEFAULTS.duplicateWindow,
     returnWindow: doc.returnWindow ?? BUYER_CONTROL_DEFAULTS.returnWindow,
+    sourceCaps: doc.sourceCaps ?? {},
+    ...(doc.capWarning !== undefined ? { capWarning: doc.capWarning } : {}),
   };
 }
 
-export function buyerView(doc: BuyerDoc, endpoints?: number, usage?: BuyerUsage) {
+export function buyerView(doc: BuyerDoc, endpoints?: number, usage?: BuyerUsage, returns?: ReturnCounts) {
   return {
     id: doc._id,
     name: doc.name,
@@ -69,6 +86,8 @@ export function buyerView(doc: BuyerDoc, endpoints?: number, usage?: BuyerUsage)
     ...(doc.paused && doc.pause ? { pause: doc.pause } : {}),
     ...controlsView(doc),
     ...(usage ? { usage } : {}),
+    ...(returns ? { returns } : {}),
+    keys: keysView(doc.keys),
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
     ...(doc.archivedAt ? { archivedAt: doc.archivedAt } : {}),
@@ -77,11 +96,12 @@ export function buyerView(doc: BuyerDoc, endpoints?: number, usage?: BuyerUsage)
 }
 export type BuyerView = ReturnType<typeof buyerView>;
 
-export function createBuyerUseCases(deps: { models: Models }) {
+export function createBuyerUseCases(deps: { models: Models; /** Buyer keys' cache: told when keys change here. */ buyerKeys?: BuyerAuth }) {
   const { models } = deps;
   return {
     async create(input: unknown): Promise<BuyerView> {
       const body = withStoredSchedule(parseBody(buyerCreate, input));
+      await checkSourceCaps(models, body.sourceCaps);
       const doc = await models.Buyer.create({ ...body, _id: newId('buyer'), name: body.name, accept: body.accept ?? 'all' });
       return buyerView(doc.toObject());
     },
@@ -93,14 +113,22 @@ export function createBuyerUseCases(deps: { models: Models }) {
 
     async get(buyerId: string): Promise<BuyerView> {
       const doc = await mustFind(models.Buyer.findById(buyerId).lean<BuyerDoc>(), 'Buyer');
-      const windows = capacityKeys(doc, Date.now());
-      const rows = windows.length ? await models.BuyerUsage.find({ buyerId, key: { $in: windows.map((w) => w.key) }, slot: { $gt: 0 } }, { key: 1 }).lean() : [];
-      const usage: BuyerUsage = Object.fromEntries(windows.map((w) => [w.window, rows.filter((r) => r.key === w.key).length]));
-      return buyerView(doc, await models.Endpoint.countDocuments({ buyerId, ...LIVE }), usage);
+      const now = Date.now();
+      const own = { ...(doc.timeZone ? { timeZone: doc.timeZone } : {}), ...(doc.caps ? { caps: doc.caps } : {}), ...(doc.schedule ? { schedule: doc.schedule } : {}) };
+      const windows = capacityKeys(own, now);
+      const bySource = Object.entries(doc.sourceCaps ?? {}).map(([sourceId, caps]) => ({ sourceId, windows: capacityKeys({ ...(doc.timeZone ? { timeZone: doc.timeZone } : {}), sourceCaps: { sourceId, caps } }, now) }));
+      const allKeys = [...windows, ...bySource.flatMap((s) => s.windows)].map((w) => w.key);
+      const rows = allKeys.length ? await models.BuyerUsage.find({ buyerId, key: { $in: allKeys }, slot: { $gt: 0 } }, { key: 1 }).lean() : [];
+      const count = (key: string) => rows.filter((r) => r.key === key).length;
+      const usage: BuyerUsage = Object.fromEntries(windows.map((w) => [w.window, count(w.key)]));
+      if (bySource.length) usage.bySource = Object.fromEntries(bySource.map((s) => [s.sourceId, Object.fromEntries(s.windows.map((w) => [w.window, count(w.key)]))]));
+      const [endpoints, returns] = await Promise.all([models.Endpoint.countDocuments({ buyerId, ...LIVE }), returnCounts(models, { buyerId })]);
+      return buyerView(doc, endpoints, usage, returns);
     },
 
     async update(buyerId: string, input: unknown): Promise<BuyerView> {
       const body = withStoredSchedule(parseBody(buyerPatch, input));
+      await checkSourceCaps(models, body.sourceCaps);
       const set = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null));
       const unset = Object.fromEntries(Object.entries(body).filter(([, v]) => v === null).map(([k]) => [k, '']));
       return buyerView(await updateLive(models.Buyer, { _id: buyerId }, { $set: set, ...(Object.keys(unset).length ? { $unset: unset } : {}) }, 'Buyer'));
@@ -113,6 +141,18 @@ export function createBuyerUseCases(deps: { models: Models }) {
       const at = new Date();
       await archive(models.Buyer, { _id: buyerId }, 'Buyer', at);
       await models.Endpoint.updateMany({ buyerId, ...LIVE }, { $set: { archivedAt: at } });
+      // Its keys stop authenticating: at once in this process, within the key cache (5 s) elsewhere.
+      deps.buyerKeys?.invalidate(buyerId);
+    },
+
+    /** A key of the buyer API (`ldb_…`), shown this once; the buyer's other keys stay valid until revoked. */
+    async addKey(buyerId: string): Promise<{ keyId: string; apiKey: string }> {
+      return issueKey(models.Buyer, buyerId, 'buyer', 'Buyer');
+    },
+
+    async revokeKey(buyerId: string, keyId: string): Promise<void> {
+      await revokeKey(models.Buyer, buyerId, keyId, 'Buyer');
+      deps.buyerKeys?.invalidate(buyerId);
     },
   };
 }

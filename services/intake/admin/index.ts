@@ -9,7 +9,7 @@
  */
 import { Router, type Request } from 'express';
 import type { KeyRing } from '../../../shared/crypto';
-import type { SourceAuth } from '../../../shared/http/auth';
+import type { BuyerAuth, SourceAuth } from '../../../shared/http/auth';
 import { idParam } from '../../../shared/http/validate';
 import type { Models } from '../../../shared/store';
 import type { Registry } from '../../../activities/registry';
@@ -22,6 +22,8 @@ export interface AdminDeps {
   registry: Registry;
   credentials: KeyRing;
   sources: SourceAuth;
+  /** The buyer keys' cache (revocations and archives apply at once in this process). */
+  buyerKeys?: BuyerAuth;
 }
 
 export function createAdminUseCases(deps: AdminDeps) {
@@ -61,6 +63,12 @@ export function createAdminRoutes(useCases: AdminUseCases): Router {
   router.patch('/buyers/:buyerId', async (req, res) => void res.json(await buyers.update(buyerId(req), req.body)));
   router.delete('/buyers/:buyerId', async (req, res) => {
     await buyers.archive(buyerId(req));
+    res.status(204).end();
+  });
+  // Keys of the buyer API (returns): issue (shown once) and revoke.
+  router.post('/buyers/:buyerId/keys', async (req, res) => void res.status(201).json(await buyers.addKey(buyerId(req))));
+  router.delete('/buyers/:buyerId/keys/:keyId', async (req, res) => {
+    await buyers.revokeKey(buyerId(req), idParam(req, 'keyId', 'Key'));
     res.status(204).end();
   });
 

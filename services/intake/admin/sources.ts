@@ -5,13 +5,15 @@
  */
 import { z } from 'zod';
 import { generateApiKey } from '../../../shared/api-keys';
-import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../../../shared/errors';
+import { ValidationError, type FieldError } from '../../../shared/errors';
 import type { SourceAuth } from '../../../shared/http/auth';
 import { durationString, idString as id, nameString, parseBody } from '../../../shared/http/validate';
 import { newId } from '../../../shared/ids';
 import { DEFAULT_DUPLICATE_WINDOW, DEFAULT_FRESHNESS, duplicateWindowSchema } from '../../../shared/source';
 import type { BuyerDoc, Models, SourceDoc } from '../../../shared/store';
-import { LIVE, archive, archivedError, archivedFilter, mustFind, updateLive } from './documents';
+import { archive, archivedFilter, mustFind, updateLive } from './documents';
+import { issueKey, keysView, revokeKey } from './keys';
+import { returnCounts, type ReturnCounts } from '../returns';
 
 export interface SourceDeps {
   models: Models;
@@ -36,7 +38,7 @@ const waterfallPut = z
   .object({ buyers: z.array(id).max(WATERFALL_MAX, `at most ${WATERFALL_MAX} buyers`).refine((a) => new Set(a).size === a.length, 'must not name a buyer twice') })
   .strict();
 
-export function sourceView(doc: SourceDoc) {
+export function sourceView(doc: SourceDoc, returns?: ReturnCounts) {
   return {
     id: doc._id,
     name: doc.name,
@@ -44,7 +46,8 @@ export function sourceView(doc: SourceDoc) {
     freshness: doc.freshness ?? DEFAULT_FRESHNESS,
     ...(doc.retention ? { retention: doc.retention } : {}),
     duplicateWindow: doc.duplicateWindow ?? DEFAULT_DUPLICATE_WINDOW,
-    keys: doc.keys.map((k) => ({ keyId: k.keyId, createdAt: k.createdAt, ...(k.revokedAt ? { revokedAt: k.revokedAt } : {}) })),
+    keys: keysView(doc.keys),
+    ...(returns ? { returns } : {}),
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
     ...(doc.archivedAt ? { archivedAt: doc.archivedAt } : {}),
@@ -72,7 +75,7 @@ export function createSourceUseCases(deps: SourceDeps) {
     async create(input: unknown): Promise<SourceView & { apiKey: string }> {
       const body = parseBody(sourceCreate, input);
       if (body.waterfall) await checkBuyersExist(body.waterfall, 'waterfall');
-      const key = generateApiKey();
+      const key = generateApiKey('source');
       const doc = await models.Source.create({
         _id: newId('source'),
         name: body.name,
@@ -87,11 +90,13 @@ export function createSourceUseCases(deps: SourceDeps) {
 
     async list(options: { archived?: unknown } = {}): Promise<SourceView[]> {
       const docs = await models.Source.find(archivedFilter(options.archived)).sort({ createdAt: 1 }).limit(1000).lean<SourceDoc[]>();
-      return docs.map(sourceView);
+      return docs.map((d) => sourceView(d));
     },
 
+    /** A source, with the returns of its leads counted per status. */
     async get(sourceId: string): Promise<SourceView> {
-      return sourceView(await mustFind(models.Source.findById(sourceId).lean<SourceDoc>(), 'Source'));
+      const doc = await mustFind(models.Source.findById(sourceId).lean<SourceDoc>(), 'Source');
+      return sourceView(doc, await returnCounts(models, { sourceId }));
     },
 
     async update(sourceId: string, input: unknown): Promise<SourceView> {
@@ -122,19 +127,11 @@ export function createSourceUseCases(deps: SourceDeps) {
 
     /** Rotation: a new key beside the old ones (which stay valid until revoked), shown this once. */
     async addKey(sourceId: string): Promise<{ keyId: string; apiKey: string }> {
-      const key = generateApiKey();
-      await updateLive(models.Source, { _id: sourceId }, { $push: { keys: { keyId: key.keyId, hash: key.hash, createdAt: new Date() } } }, 'Source');
-      return { keyId: key.keyId, apiKey: key.apiKey };
+      return issueKey(models.Source, sourceId, 'source', 'Source');
     },
 
     async revokeKey(sourceId: string, keyId: string): Promise<void> {
-      // Read-modify-write guarded by updatedAt (FerretDB has no positional `$` update operator).
-      const source = await mustFind(models.Source.findById(sourceId).lean<SourceDoc>(), 'Source');
-      if (source.archivedAt) throw archivedError('source');
-      if (!source.keys.some((k) => k.keyId === keyId)) throw new NotFoundError('Key');
-      const keys = source.keys.map((k) => (k.keyId === keyId && !k.revokedAt ? { ...k, revokedAt: new Date() } : k));
-      const result = await models.Source.updateOne({ _id: sourceId, updatedAt: source.updatedAt, ...LIVE }, { $set: { keys } });
-      if (result.matchedCount === 0) throw new ConflictError('concurrent_change', 'The source changed meanwhile; retry.');
+      await revokeKey(models.Source, sourceId, keyId, 'Source');
       deps.sources.invalidate(sourceId);
     },
   };

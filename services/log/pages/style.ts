@@ -37,6 +37,7 @@ table.kv td { word-break:break-word; }
 .badge.permanent, .badge.dead_lettered, .badge.discarded { background:var(--bad-bg); color:var(--bad); }
 .badge.unknown, .badge.held { background:#ece4f7; color:#5b2c91; }
 .badge.trying, .badge.intake, .badge.event { background:var(--info-bg); color:var(--info); }
+.badge.approved { background:var(--bad-bg); color:var(--bad); } .badge.pending { background:var(--warn-bg); color:var(--warn); } .badge.denied, .badge.expired { background:var(--skip-bg); color:var(--skip); }
 ol.timeline { list-style:none; padding:0; margin:0; }
 ol.timeline > li { background:var(--card); border:1px solid var(--line); border-left:5px solid var(--skip); border-radius:6px; padding:10px 14px; margin:8px 0; break-inside:avoid; }
 ol.timeline > li.success { border-left-color:var(--ok); }
@@ -47,6 +48,7 @@ ol.timeline > li.intake, ol.timeline > li.event, ol.timeline > li.d-trying { bor
 ol.timeline > li.d-accepted, ol.timeline > li.s-delivered { border-left-color:var(--ok); }
 ol.timeline > li.d-failover, ol.timeline > li.d-freshness { border-left-color:#d99a00; }
 ol.timeline > li.d-dead_lettered, ol.timeline > li.d-discarded, ol.timeline > li.s-dead_lettered { border-left-color:var(--bad); }
+ol.timeline > li.r-approved { border-left-color:var(--bad); } ol.timeline > li.r-pending { border-left-color:#d99a00; }
 .entry-head { display:flex; flex-wrap:wrap; gap:10px; align-items:baseline; }
 .entry-head .when { margin-left:auto; color:var(--muted); }
 .entry-head strong { font-size:14.5px; }

@@ -246,6 +246,36 @@ ${entryFoot(entry)}
 </li>`;
 }
 
+/** A buyer's return of the lead: status, reason, and its note (PII: shown opened, or as removed). */
+function returnItem(entry: ReadEntry, names: Map<string, string>): Html {
+  const d = entry.data;
+  const status = str(d.status) ?? '?';
+  const buyerId = str(d.buyerId);
+  const note = d.note;
+  return html`<li class="return r-${status}" id="e${entry.seq}" data-type="return" data-status="${status}" data-reason="${str(d.reason) ?? ''}">
+<div class="entry-head"><span class="badge ${status}">return</span><strong>Returned by the buyer: ${str(d.reason) ?? '?'}</strong>${buyerId ? html`<span>buyer ${buyerLabel(buyerId, names)}</span>` : ''}<span class="badge ${status}">${status}</span><span class="when">${time(entry.at)}</span></div>
+<table class="kv">
+<tr><th>Return</th><td><code>${str(d.returnId) ?? ''}</code></td></tr>
+<tr><th>Reason</th><td><code>${str(d.reason) ?? ''}</code></td></tr>
+<tr><th>Status on request</th><td><span class="badge ${status}">${status}</span>${status === 'approved' ? html` <span class="notice">(an auto-approved reason)</span>` : status === 'pending' ? html` <span class="notice">(an operator decides)</span>` : ''}</td></tr>
+${note !== undefined ? html`<tr><th>Buyer’s note</th><td class="return-note">${isRemoved(note) ? removed(note) : html`<span class="mono">${text(note)}</span>`}</td></tr>` : ''}
+${str(d.noteDropped) ? html`<tr><th>Buyer’s note</th><td class="return-note">${removed(`[not kept: the lead’s personal data had expired (${str(d.noteDropped)})]`)}</td></tr>` : ''}
+</table>
+${entryFoot(entry)}
+</li>`;
+}
+
+function returnDecisionItem(entry: ReadEntry, names: Map<string, string>): Html {
+  const d = entry.data;
+  const status = str(d.status) ?? '?';
+  const buyerId = str(d.buyerId);
+  return html`<li class="return r-${status}" id="e${entry.seq}" data-type="return_decision" data-status="${status}">
+<div class="entry-head"><span class="badge ${status}">return ${status}</span><strong>Return <code>${str(d.returnId) ?? ''}</code> ${status} by ${str(d.by) ?? '?'}</strong>${buyerId ? html`<span>buyer ${buyerLabel(buyerId, names)}</span>` : ''}<span class="when">${time(entry.at)}</span></div>
+${str(d.reason) ? html`<div>${str(d.reason)}</div>` : ''}
+${entryFoot(entry)}
+</li>`;
+}
+
 function eventItem(event: ProviderEventDoc, record: LeadRecord, piiRemoved: boolean): Html {
   const rows = Object.entries(event.data ?? {}).filter(([, v]) => v !== undefined && v !== null && v !== '');
   return html`<li class="event" data-type="event" data-provider="${event.provider}">
@@ -294,6 +324,9 @@ export function leadPage(record: LeadRecord, options: LeadPageOptions): string {
   const reason = summary?.reason ?? str(lastStatus?.data.reason);
   const receiptUrl = `${options.origin}/leads/${encodeURIComponent(leadId)}/receipt.json`;
   const keysUrl = `${options.origin}/.well-known/delivery-receipt-keys.json`;
+  const returned = entries.find((e) => e.type === 'return');
+  const returnDecision = [...entries].reverse().find((e) => e.type === 'return_decision');
+  const returnStatus = str((returnDecision ?? returned)?.data.status) ?? '?';
 
   const chainLine = chain.ok
     ? html`<span class="chain ok" data-chain="ok">verified: ${chain.records} records, head <span class="mono">${chain.head ?? ''}</span></span>`
@@ -307,6 +340,7 @@ export function leadPage(record: LeadRecord, options: LeadPageOptions): string {
 <tr><th>Final status</th><td><span class="badge ${status}" id="final-status">${status}</span>${summary?.reasonCode ? html` <code>${summary.reasonCode}</code>` : ''}${reason ? html` — ${reason}` : ''} <span class="notice">(as of ${iso(summary?.updatedAt ?? lastStatus?.at)})</span></td></tr>
 <tr><th>Taken by</th><td>${buyerId && status === 'delivered' ? html`${buyerLabel(buyerId, names)} · accepted at ${time(accepted?.at)}${winning ? html` · the buyer answered ${num(rec(winning.data.response)?.status) !== undefined ? html`HTTP ${num(rec(winning.data.response)?.status)}` : str(winning.data.code)} at ${time(num(winning.data.finishedAt))} (attempt ${num(winning.data.attempt) ?? '?'}, ${endpointLabel(str(winning.data.endpointId) ?? '?', record)})` : ''}` : html`<span class="notice">no buyer took this lead</span>`}</td></tr>
 ${heldBy ? html`<tr><th>Held by</th><td id="held-by">${buyerLabel(heldBy, names)} <span class="notice">(has or may have received the lead; it is not offered to another buyer unless an operator says so)</span></td></tr>` : ''}
+${returned ? html`<tr><th>Returned</th><td id="return-status"><span class="badge ${returnStatus}">${returnStatus}</span> <code>${str(returned.data.reason) ?? ''}</code> · return <code>${str(returned.data.returnId) ?? ''}</code> requested ${time(returned.at)}${returnDecision ? html` · ${returnStatus} by ${str(returnDecision.data.by) ?? '?'} at ${time(returnDecision.at)}` : ''}</td></tr>` : ''}
 <tr><th>Attempts</th><td>${attempts.length} at ${endpointCount} endpoint${endpointCount === 1 ? '' : 's'}: ${Object.entries(counts).filter(([, n]) => n > 0).map(([k, n], i) => html`${i ? ', ' : ''}${n} ${k}`)}</td></tr>
 <tr><th>Hash chain</th><td>${chainLine}</td></tr>
 <tr><th>Signed receipt</th><td>${chain.ok
@@ -339,6 +373,10 @@ ${heldBy ? html`<tr><th>Held by</th><td id="held-by">${buyerLabel(heldBy, names)
         return correctionItem(entry);
       case 'status':
         return statusItem(entry, names);
+      case 'return':
+        return returnItem(entry, names);
+      case 'return_decision':
+        return returnDecisionItem(entry, names);
       default:
         return html`<li id="e${entry.seq}" data-type="${entry.type}"><div class="entry-head"><span class="badge">${entry.type}</span><span class="when">${time(entry.at)}</span></div><pre>${JSON.stringify(entry.data, null, 2)}</pre>${entryFoot(entry)}</li>`;
     }
