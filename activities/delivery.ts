@@ -20,7 +20,7 @@ import type { Models, EndpointDoc, BuyerDoc, BreakerStateDoc, LeadDoc, SourceDoc
 import type { AttemptInput, AttemptRecord, AttemptResult, BuyerCheck, BuyerPlanControls, CapacityAnswer, CapacityKey, OutcomeReportInput, PlanBuyer, RoutingPlan } from '../shared/delivery';
 import { attemptId } from '../shared/delivery';
 import { DEFAULT_FRESHNESS } from '../shared/source';
-import { breakerSettingsOf, deliverySettingsOf, loadEndpointFromDoc } from '../shared/endpoint';
+import { breakerSettingsOf, deliverySettingsOf, loadEndpointFromDoc, throttleOf } from '../shared/endpoint';
 import { BreakerMachine, breakerWorkflowId, healthOf, type BreakerSettings, type OutcomeReport } from '../shared/breaker';
 import type { SendAlert } from './alerts';
 import type { Logger } from '../shared/logger';
@@ -111,7 +111,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       logger.error({ err: error, endpointId }, 'endpoint credentials cannot be opened (CREDENTIALS_KEYS?)');
       return { version: doc.version, loadedAt: 0, endpoint: loadEndpointFromDoc(doc, deps.credentials, true), breaker: breakerSettingsOf(doc), archived: !!doc.archivedAt, unreadable: true };
     }
-    const entry: Cached = { version: doc.version, loadedAt: Date.now(), endpoint, breaker: breakerSettingsOf(doc), ...(doc.throttle ? { throttle: doc.throttle } : {}), archived: !!doc.archivedAt };
+    const entry: Cached = { version: doc.version, loadedAt: Date.now(), endpoint, breaker: breakerSettingsOf(doc), ...(throttleOf(doc) ? { throttle: throttleOf(doc) } : {}), archived: !!doc.archivedAt };
     cache.set(endpointId, entry);
     return entry;
   }

@@ -1,7 +1,7 @@
 /**
  * Throttles across every worker: at most N sends per second and/or per minute for one key (an
- * endpoint, a Google account's Sheets quota). Fixed windows of the worker's clock, counted in the
- * store (`sendslots`, see shared/store/send-slots.ts): a send takes a slot of the window it goes in,
+ * endpoint, a Google account's Sheets quota), spread across the window (at most about one per 1/N of
+ * it). Fixed windows of the worker's clock, counted in the store (`sendslots`, see shared/store/send-slots.ts): a send takes a slot of the window it goes in,
  * by an insert the unique `_id` makes atomic. A send beyond the rate is not refused: it reserves the
  * first free slot of a later window and is told how long to wait for it, so waiting sends queue in
  * order of arrival instead of all waking at each window's start. `planSlot` (pure) picks the slot.
@@ -24,10 +24,24 @@ interface Rule {
   limit: number;
 }
 
+/**
+ * A rate of `limit` per `ms` as fixed windows: the window itself, and its spread — the window cut in
+ * pieces of about ms / limit, each taking its share — so the sends of a window are spaced across it
+ * instead of leaving all at its start (which would put up to 2 × limit into one second straddling two
+ * windows). With both, no interval of the window's length holds more than about limit + 1 sends.
+ */
+function windowRules(unit: string, ms: number, limit: number): Rule[] {
+  const rules: Rule[] = [{ unit, ms, limit }];
+  if (limit <= 1) return rules;
+  const pieceMs = Math.max(1, Math.floor(ms / limit));
+  rules.push({ unit: `${unit}${pieceMs}`, ms: pieceMs, limit: Math.ceil((limit * pieceMs) / ms) });
+  return rules;
+}
+
 function rulesOf(limits: RateLimits): Rule[] {
   const rules: Rule[] = [];
-  if (limits.perMinute !== undefined) rules.push({ unit: 'm', ms: 60_000, limit: limits.perMinute });
-  if (limits.perSecond !== undefined) rules.push({ unit: 's', ms: 1_000, limit: limits.perSecond });
+  if (limits.perMinute !== undefined) rules.push(...windowRules('m', 60_000, limits.perMinute));
+  if (limits.perSecond !== undefined) rules.push(...windowRules('s', 1_000, limits.perSecond));
   if (limits.everyMs !== undefined) rules.push({ unit: `${limits.everyMs}ms`, ms: limits.everyMs, limit: 1 });
   return rules;
 }

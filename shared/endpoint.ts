@@ -83,6 +83,13 @@ export function deliverySettingsOf(doc: Partial<Pick<EndpointDoc, 'backoff' | 't
   return resolveDeliverySettings({}, doc);
 }
 
+/** The endpoint's throttle, or undefined when it has none (a stored empty object is none). */
+export function throttleOf(doc: Partial<Pick<EndpointDoc, 'throttle'>>): { perSecond?: number; perMinute?: number } | undefined {
+  const t = doc.throttle;
+  if (!t || (t.perSecond === undefined && t.perMinute === undefined)) return undefined;
+  return { ...(t.perSecond !== undefined ? { perSecond: t.perSecond } : {}), ...(t.perMinute !== undefined ? { perMinute: t.perMinute } : {}) };
+}
+
 export function breakerSettingsOf(doc: Partial<Pick<EndpointDoc, 'breaker'>>): BreakerSettings {
   const { breaker } = deliverySettingsOf(doc);
   return { threshold: breaker.threshold, coolDownMs: parseDuration(breaker.coolDown) };

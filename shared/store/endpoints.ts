@@ -38,7 +38,8 @@ export const endpointSchema = defineSchema<EndpointDoc>(
     backoff: { type: [String], default: undefined },
     timeoutMs: { type: Number, required: true },
     breaker: { _id: false, threshold: Number, coolDown: String },
-    throttle: { _id: false, perSecond: Number, perMinute: Number },
+    // A sub-schema with no default: an endpoint without a throttle stores none (not an empty object).
+    throttle: { type: new Schema({ perSecond: Number, perMinute: Number }, { _id: false }), default: undefined },
     version: { type: Number, default: 1 },
     archivedAt: Date,
   },

@@ -35,6 +35,9 @@ describe('endpoint throttles (end to end)', function () {
     assert.equal(empty.status, 400);
     assert.equal(empty.body.fields[0]?.path, 'throttle');
     assert.equal(await system.models.Endpoint.countDocuments({ buyerId: b }), 0, 'nothing stored');
+    const plain = await system.admin<{ throttle?: unknown }>('POST', `/buyers/${b}/endpoints`, { kind: 'webhook', url: buyer.url });
+    assert.equal(plain.status, 201);
+    assert.ok(!('throttle' in plain.body), 'an endpoint without a throttle shows none');
     const made = await system.admin<{ id: string; throttle: unknown }>('POST', `/buyers/${b}/endpoints`, { kind: 'webhook', url: buyer.url, throttle: { perMinute: 30 } });
     assert.equal(made.status, 201, JSON.stringify(made.body));
     assert.deepEqual(made.body.throttle, { perMinute: 30 });
@@ -55,23 +58,24 @@ describe('endpoint throttles (end to end)', function () {
     for (const a of answers) if (a.reserved) perSecond.set(Math.floor(a.at / 1000), (perSecond.get(Math.floor(a.at / 1000)) ?? 0) + 1);
     assert.ok([...perSecond.values()].every((n) => n <= 5), JSON.stringify([...perSecond]));
     assert.ok(perSecond.size >= 8, `40 sends at 5/s span at least 8 seconds (${perSecond.size})`);
-    const rows = await system.models.SendSlot.countDocuments({ key });
-    assert.equal(rows, 40, 'one slot per send');
+    const rows = await system.models.SendSlot.countDocuments({ key, unit: 's' });
+    assert.equal(rows, 40, 'one slot of the second per send');
     // The holder of the last slot (seconds away) asks again: the same slot, nothing more taken.
     const last = answers.reduce((best, a, i) => (a.reserved && a.at > (answers[best] as { at: number }).at ? i : best), 0);
     const again = await throttle.take(key, { perSecond: 5 }, `holder-${last}`, { mayHoldOne: true });
     const first = answers[last]!;
     assert.ok(again.reserved && first.reserved && again.at === first.at, 'the same slot');
-    assert.equal(await system.models.SendSlot.countDocuments({ key }), 40);
+    assert.equal(await system.models.SendSlot.countDocuments({ key, unit: 's' }), 40);
     // A holder that will not send gives its future slot back; a bounded take reserves nothing.
     await throttle.release(key, `holder-${last}`);
-    assert.equal(await system.models.SendSlot.countDocuments({ key }), 39);
+    assert.equal(await system.models.SendSlot.countDocuments({ key, unit: 's' }), 39);
+    assert.equal(await system.models.SendSlot.countDocuments({ key, holder: `holder-${last}` }), 0, 'its spread slot too');
     const bounded = await throttle.take(key, { perSecond: 5 }, 'late', { notAfter: Date.now() + 1_000 });
     assert.equal(bounded.reserved, false);
     assert.ok(bounded.waitMs > 1_000);
   });
 
-  it('When 8 leads arrive at once for an endpoint throttled to 2 per second, then all are delivered, at most 2 reach the buyer in any second, and the waiting ones show throttled', async function () {
+  it('When 8 leads arrive at once for an endpoint throttled to 2 per second, then all are delivered at 2 a second spread across each second, and the waiting ones show throttled', async function () {
     this.timeout(120_000);
     const source = await system.createSource();
     const b = await system.createBuyer({ name: 'slow buyer' });
@@ -83,9 +87,24 @@ describe('endpoint throttles (end to end)', function () {
     const views = await Promise.all(posted.map((r) => system.waitForLead(String(r.body.leadId), (v) => v.status === 'delivered', 90_000)));
     assert.equal(views.length, 8);
     assert.equal(buyer.requests.length, 8, 'each lead sent once');
+    // Sent at most 2 in each second of the clock, spread across it (the slots' planned times), so the
+    // buyer never sees a burst: at most 3 in any second of its own (2 + 1 at a boundary, plus network jitter).
+    const endpoint = (await system.models.Endpoint.findOne({ buyerId: b }).lean())!;
+    const slots = await system.models.SendSlot.find({ key: `endpoint:${endpoint._id}`, unit: 's' }).lean();
+    assert.equal(slots.length, 8);
     const bySecond = new Map<number, number>();
-    for (const r of buyer.requests) bySecond.set(Math.floor(r.receivedAt / 1000), (bySecond.get(Math.floor(r.receivedAt / 1000)) ?? 0) + 1);
+    for (const slot of slots) bySecond.set(slot.window, (bySecond.get(slot.window) ?? 0) + 1);
     assert.ok([...bySecond.values()].every((n) => n <= 2), JSON.stringify([...bySecond]));
+    // Spread: the second send of a second is planned in its second half (one per half second).
+    for (const window of bySecond.keys()) {
+      const planned = slots.filter((x) => x.window === window).map((x) => x.at.getTime()).sort((x, y) => x - y);
+      if (planned.length === 2) assert.ok(planned[1]! % 1000 >= 500, `the second send of ${window} is in its second half (${planned.join(', ')})`);
+    }
+    // At the buyer: 2 a second, +1 across an edge, +1 for the send latency's jitter on a loaded test machine
+    // (without the spread, 8 leads at once would come as 2 + 2 within milliseconds at each edge).
+    const received = buyer.requests.map((r) => r.receivedAt).sort((x, y) => x - y);
+    for (const t of received) assert.ok(received.filter((u) => u >= t && u < t + 1000).length <= 4, `at most 4 received within a second from ${t}: ${received.join(', ')}`);
+    assert.ok(received.at(-1)! - received[0]! >= 2_500, `8 sends at 2/s take at least 2.5 s (${received.at(-1)! - received[0]!} ms)`);
     const waited = views.filter((v) => v.decisions.some((d) => d.decision === 'throttled'));
     assert.ok(waited.length >= 4, `at least 4 of 8 leads waited for a slot (${waited.length})`);
     const attempts = await system.attempts(waited[0]!.leadId);

@@ -14,6 +14,7 @@ import {
   openEndpointSecrets,
   resolveDeliverySettings,
   sealEndpointSecrets,
+  throttleOf,
 } from '../../../shared/endpoint';
 import { AppError, ValidationError } from '../../../shared/errors';
 import { parseBody, parseWith } from '../../../shared/http/validate';
@@ -73,7 +74,7 @@ export function createEndpointUseCases(deps: EndpointDeps) {
       ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, maskValue(v)])),
       ...(doc.mapping ? { mapping: doc.mapping } : {}),
       ...deliverySettingsOf(doc),
-      ...(doc.throttle ? { throttle: doc.throttle } : {}),
+      ...(throttleOf(doc) ? { throttle: throttleOf(doc) } : {}),
       version: doc.version,
       createdAt: doc.createdAt,
       updatedAt: doc.updatedAt,
