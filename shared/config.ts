@@ -27,6 +27,8 @@ export const configSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().default('default'),
   /** Temporal Web UI, printed by `npm start` and linked from pages. */
   TEMPORAL_UI_URL: z.string().default('http://127.0.0.1:8233'),
+  /** The log service as operators' browsers reach it (the console links to its dispute pages); default http://HOST:LOG_PORT. */
+  LOG_PUBLIC_URL: z.string().default(''),
   /** Task queue of the delivery worker (deliverLead, breakers, endpoint-kind activities). */
   DELIVERY_TASK_QUEUE: z.string().default('delivery'),
   /** Task queue of the log service's worker (writes the delivery log). */

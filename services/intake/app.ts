@@ -24,6 +24,8 @@ import { leadRoutes } from './leads';
 import { createCallbackRoutes } from './callbacks';
 import type { ProviderSettings } from '../../activities/providers';
 import { countLeadPosts, createIntakeMetrics, metricsRoute, type IntakeMetrics } from '../../shared/metrics';
+import { createConsoleRoutes } from './console';
+import type { ConsoleLinks } from './console/layout';
 
 export interface IntakeDeps {
   client: Client;
@@ -54,6 +56,8 @@ export interface IntakeDeps {
   metricsToken?: string;
   /** Buyer returns: reasons, auto-approved reasons, decision window (RETURN_* variables; their defaults when omitted). */
   returns?: ReturnSettings;
+  /** Where the console links to: the dispute pages (log service) and the Temporal UI. */
+  links?: ConsoleLinks;
 }
 
 export function createApp(deps: IntakeDeps): express.Express {
@@ -93,13 +97,23 @@ export function createApp(deps: IntakeDeps): express.Express {
   // Provider callbacks verify signatures on the raw body: mounted before any body parser.
   app.use('/v1/callbacks', createCallbackRoutes({ models: deps.models, providers: deps.providers, credentials: deps.credentials, client: deps.client, logger: deps.logger }));
 
-  const admin = createAdminRoutes(createAdminUseCases({ models: deps.models, registry: deps.registry, credentials: deps.credentials, sources, buyerKeys: buyers }));
-  const adminOnly = [authenticate({ adminToken: deps.adminToken, sources, buyers, allowSources: false }), requireAdmin(), ...body];
-  app.use('/v1/admin', ...adminOnly, admin, createOperatorRoutes(createOperatorUseCases({
+  // One set of use cases behind the admin API and the console.
+  const adminUseCases = createAdminUseCases({ models: deps.models, registry: deps.registry, credentials: deps.credentials, sources, buyerKeys: buyers });
+  const operatorUseCases = createOperatorUseCases({
     models: deps.models, client: deps.client, registry: deps.registry, credentials: deps.credentials,
     deliveryTaskQueue: deps.deliveryTaskQueue, temporalTimeoutMs: deps.temporalTimeoutMs,
     stuckNotStartedAfterMs: deps.stuckNotStartedAfterMs ?? 120_000,
-  })), operatorReturnRoutes(returns));
+  });
+  const admin = createAdminRoutes(adminUseCases);
+  const adminOnly = [authenticate({ adminToken: deps.adminToken, sources, buyers, allowSources: false }), requireAdmin(), ...body];
+  app.use('/v1/admin', ...adminOnly, admin, createOperatorRoutes(operatorUseCases), operatorReturnRoutes(returns));
+
+  // The operator console (HTML; the admin token's session, shared with the dispute pages).
+  app.use('/console', createConsoleRoutes({
+    adminToken: deps.adminToken, logger: deps.logger, models: deps.models, client: deps.client,
+    admin: adminUseCases, operator: operatorUseCases, returns,
+    links: deps.links ?? { logUrl: 'http://127.0.0.1:8081', temporalUiUrl: 'http://127.0.0.1:8233', namespace: 'default' },
+  }));
   // The mapping preview is also reachable without the /admin prefix (same admin token).
   app.post('/v1/buyers/:buyerId/endpoints/:endpointId/preview', ...adminOnly, (req, res, next) => {
     req.url = `/buyers/${encodeURIComponent(String(req.params.buyerId))}/endpoints/${encodeURIComponent(String(req.params.endpointId))}/preview`;

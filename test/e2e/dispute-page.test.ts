@@ -16,7 +16,7 @@ import { startFakeBuyer, type FakeBuyer } from '../fakes/buyer';
 import { http, startSystem, type TestSystem } from '../support/system';
 import { leadWorkflowId } from '../../shared/delivery';
 import { EXPIRED } from '../../services/log/pii';
-import { createSession, SESSION_COOKIE } from '../../services/log/pages/session';
+import { createSession, SESSION_COOKIE } from '../../shared/http/pages/session';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');

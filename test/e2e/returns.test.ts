@@ -16,7 +16,7 @@ import { leadWorkflowId } from '../../shared/delivery';
 import { returnIdOf, returnWorkflowId, type LeadReturnInput, type ReturnState } from '../../shared/returns';
 import type { leadReturn } from '../../workflows/returns';
 import { ATTEMPT_CSV_COLUMNS } from '../../services/log/attempts';
-import { createSession, SESSION_COOKIE } from '../../services/log/pages/session';
+import { createSession, SESSION_COOKIE } from '../../shared/http/pages/session';
 import type { LogEntryDoc } from '../../shared/store';
 import type { deliverLead } from '../../workflows/deliverLead';
 

@@ -10,93 +10,23 @@
  * Every page needs a session cookie or `Authorization: Bearer <admin token>`; without one a
  * browser is sent to the login form. The POST forms accept only same-origin requests.
  */
-import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { tokensEqual } from '../../../shared/api-keys';
+import { Router } from 'express';
 import { securityHeaders } from '../../../shared/http/express';
+import { html } from '../../../shared/http/pages/html';
+import { publicOrigin } from '../../../shared/http/pages/session';
+import { createSignIn } from '../../../shared/http/pages/sign-in';
 import type { LeadDoc, BuyerDoc } from '../../../shared/store';
 import type { LogDeps } from '../deps';
 import { BrokenChainError, issueReceipt } from '../receipts';
 import { classifyQuery, LEAD_ID_RE, loadLead, searchLeads, type SearchKind } from './data';
-import { html } from './html';
-import { accessOf, clearSessionCookie, createLoginThrottle, createSession, publicOrigin, safeNext, sameOriginPost, sessionValid, readCookie, SESSION_COOKIE, setSessionCookie } from './session';
 import { errorPage, leadPage, loginPage, searchPage } from './views';
-
-type Handler = (req: Request, res: Response) => Promise<void> | void;
 
 export function createPageRoutes(deps: LogDeps): Router {
   const router = Router();
-  const throttle = createLoginThrottle();
-  const sendHtml = (res: Response, status: number, body: string) => {
-    res.status(status).type('html').send(body);
-  };
-
-  /** HTML security headers; same-origin referrers so that our own form posts carry their Origin. */
-  const htmlHeaders: RequestHandler = (req, res, next) => {
-    securityHeaders({ html: true })(req, res, () => {
-      res.setHeader('Referrer-Policy', 'same-origin');
-      next();
-    });
-  };
-
-  /** A page's errors as a page (the app's JSON error handler is for the API). */
-  const page = (handler: Handler): RequestHandler => async (req: Request, res: Response, _next: NextFunction) => {
-    try {
-      await handler(req, res);
-    } catch (error) {
-      deps.logger.error({ err: error, path: req.path }, 'dispute page failed');
-      if (!res.headersSent) sendHtml(res, 500, errorPage('Something went wrong', 'The page could not be built; the delivery log is unchanged. Try again, and see the log service’s logs.'));
-    }
-  };
-
-  /** A session or the admin token; browsers without either are sent to the login form. */
-  const requireAccess: RequestHandler = (req, res, next) => {
-    const access = accessOf(req, deps.adminToken);
-    if (access.ok) return next();
-    if (access.reason === 'bad_token') return sendHtml(res, 401, errorPage('Not signed in', 'The Authorization header does not carry the admin token.', { nav: false }));
-    res.redirect(302, `/login?next=${encodeURIComponent(safeNext(req.originalUrl))}`);
-  };
-
-  const refuseCrossSite = (req: Request, res: Response): boolean => {
-    if (sameOriginPost(req)) return false;
-    deps.logger.warn({ path: req.path, origin: req.get('origin') ?? null }, 'dispute page: cross-site form post refused');
-    sendHtml(res, 403, errorPage('Refused', 'This form must be sent from the delivery log’s own pages (the Origin of the request does not match).', { nav: false }));
-    return true;
-  };
-
-  // ---- sign in / out ---------------------------------------------------------------------------
-
-  router.get('/login', htmlHeaders, (req, res) => {
-    const next = safeNext(req.query.next);
-    if (sessionValid(deps.adminToken, readCookie(req, SESSION_COOKIE))) return res.redirect(303, next);
-    sendHtml(res, 200, loginPage({ next }));
-  });
-
-  router.post('/login', htmlHeaders, express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 }), (req, res) => {
-    if (refuseCrossSite(req, res)) return;
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const next = safeNext(body.next);
-    const client = req.ip ?? 'unknown';
-    const wait = throttle.blocked(client);
-    if (wait !== undefined) {
-      res.setHeader('Retry-After', String(wait));
-      return sendHtml(res, 429, loginPage({ next, error: `Too many wrong tokens from this address: try again in ${wait} s.` }));
-    }
-    const token = typeof body.token === 'string' ? body.token.trim() : '';
-    if (!token || !tokensEqual(token, deps.adminToken)) {
-      throttle.fail(client);
-      deps.logger.warn({ ip: client }, 'dispute page: wrong admin token');
-      return sendHtml(res, 401, loginPage({ next, error: 'That is not the admin token.' }));
-    }
-    throttle.succeed(client);
-    setSessionCookie(req, res, createSession(deps.adminToken).value);
-    res.redirect(303, next);
-  });
-
-  router.post('/logout', htmlHeaders, (req, res) => {
-    if (refuseCrossSite(req, res)) return;
-    clearSessionCookie(req, res);
-    res.redirect(303, '/login');
-  });
+  // Sign in / out, the guard of every page and of every form post (shared with intake's console).
+  const signIn = createSignIn({ adminToken: deps.adminToken, logger: deps.logger, base: '', name: 'dispute page', views: { loginPage, errorPage } });
+  const { htmlHeaders, page, requireAccess, sendHtml } = signIn;
+  router.use(signIn.router);
 
   // ---- search ----------------------------------------------------------------------------------
 

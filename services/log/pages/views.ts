@@ -6,7 +6,7 @@ import type { LeadDoc, ProviderEventDoc } from '../../../shared/store';
 import { EXPIRED } from '../pii';
 import type { ReadEntry } from '../read';
 import type { LeadRecord } from './data';
-import { html, iso, time, trusted, type Html, type Part } from './html';
+import { html, iso, time, trusted, type Html, type Part } from '../../../shared/http/pages/html';
 import { STYLE } from './style';
 
 // ---- layout ----------------------------------------------------------------------------------
@@ -43,14 +43,14 @@ export function errorPage(title: string, message: Part, options: { nav?: boolean
   return layout({ title, nav: options.nav ?? true, body: html`<div class="card"><h1>${title}</h1><p>${message}</p><p><a href="/">Search for a lead</a></p></div>` });
 }
 
-export function loginPage(options: { next: string; error?: string }): string {
+export function loginPage(options: { next: string; error?: string; action?: string }): string {
   return layout({
     title: 'Sign in · delivery log',
     body: html`<div class="card login">
 <h1>Delivery log · disputes</h1>
 <p class="notice">Sign in with the log service’s admin token (<code>ADMIN_TOKEN</code>). The session lasts 12 hours.</p>
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
-<form method="post" action="/login">
+<form method="post" action="${options.action ?? '/login'}">
 <input type="hidden" name="next" value="${options.next}">
 <label for="token">Admin token</label>
 <input id="token" type="password" name="token" autocomplete="current-password" required autofocus>

@@ -1,12 +1,12 @@
 /**
- * Operator sessions of the dispute pages, without server state: the cookie holds its expiry and
+ * Operator sessions of the web pages (the log service's dispute pages, intake's console), without server state: the cookie holds its expiry and
  * an HMAC of it keyed by the admin token (`base64url(expiry).hmac`), so rotating ADMIN_TOKEN ends
  * every session. HttpOnly, SameSite=Strict; the POST forms also check that they come from this
  * origin (Origin, else Referer; Sec-Fetch-Site when the browser sends it).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import { bearerToken, tokensEqual } from '../../../shared/api-keys';
+import { bearerToken, tokensEqual } from '../../api-keys';
 
 export const SESSION_COOKIE = 'dispute_session';
 export const SESSION_MS = 12 * 3_600_000;
@@ -102,15 +102,18 @@ export function sameOriginPost(req: Request): boolean {
   }
 }
 
-/** A local path to return to after login: "/" unless `next` is a path on this site (no scheme, no host, no //). */
-export function safeNext(next: unknown): string {
-  if (typeof next !== 'string' || next.length > 2000 || !next.startsWith('/') || next.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(next)) return '/';
+/**
+ * A local path to return to after login: `home` unless `next` is a path on this site (no scheme, no
+ * host, no //) outside the sign-in pages under `base` ("" or "/console").
+ */
+export function safeNext(next: unknown, home = '/', base = ''): string {
+  if (typeof next !== 'string' || next.length > 2000 || !next.startsWith('/') || next.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(next)) return home;
   try {
     const url = new URL(next, 'http://local.invalid');
-    if (url.origin !== 'http://local.invalid' || url.pathname.startsWith('/login') || url.pathname.startsWith('/logout')) return '/';
+    if (url.origin !== 'http://local.invalid' || url.pathname.startsWith(`${base}/login`) || url.pathname.startsWith(`${base}/logout`)) return home;
     return url.pathname + url.search;
   } catch {
-    return '/';
+    return home;
   }
 }
 
