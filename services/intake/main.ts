@@ -48,7 +48,7 @@ runService('intake', async (logger) => {
     codecCorsOrigins: config.CODEC_CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     metricsToken: config.METRICS_TOKEN,
     returns,
-    links: { logUrl: config.LOG_PUBLIC_URL || `http://${config.HOST}:${config.LOG_PORT}`, temporalUiUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE },
+    links: { logUrl: config.LOG_PUBLIC_URL || `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.LOG_PORT}`, temporalUiUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE },
   });
   const server = await listen(app, config.INTAKE_PORT, config.HOST);
   logger.info({ url: `http://${config.HOST}:${server.port}`, metrics: `http://${config.HOST}:${server.port}/metrics` }, 'intake listening');

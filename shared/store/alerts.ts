@@ -13,9 +13,13 @@ export interface AlertChannelDoc {
   updatedAt: Date;
 }
 
+/** Every kind of operator alert (the alerts list filters by them). */
+export const ALERT_TYPES = ['breaker_opened', 'breaker_recovered', 'dead_letter_digest', 'lead_internal_error', 'journal_conflict', 'stuck_lead', 'cap_reached', 'cap_near'] as const;
+export type AlertType = (typeof ALERT_TYPES)[number];
+
 export interface AlertDoc {
   _id: string;
-  type: 'breaker_opened' | 'breaker_recovered' | 'dead_letter_digest' | 'lead_internal_error' | 'journal_conflict' | 'stuck_lead' | 'cap_reached' | 'cap_near';
+  type: AlertType;
   title: string;
   message: string;
   endpointId?: string;

@@ -172,6 +172,11 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const providers = defaultProviderSettings(options.providers);
   const registry = createRegistry({ outbound, logger, kinds: createKinds({ providers, models, logger }) });
 
+  const logKeys = { LOG_KEYS: generateKeySpec('log1'), LOOKUP_KEY: `lookup-${randomBytes(16).toString('hex')}`, RECEIPT_KEYS: options.receiptKeys ?? generateReceiptKeySpec('rcpt1') };
+  for (const secret of Object.values(logKeys)) rememberSecret(secret);
+  const logDeps = createLogDeps({ ADMIN_TOKEN: adminToken, PII_RETENTION: '730d', ...logKeys }, { store, models, logger: testLogger('log') });
+  const logApp = await listen(createLogApp(logDeps), 0, '127.0.0.1');
+  const logUrl = `http://127.0.0.1:${logApp.port}`;
   const intake = await listen(
     createApp({
       client: intakeClient,
@@ -193,14 +198,11 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       codec: EncryptionCodec.fromSpec(payloadKeys),
       codecToken,
       codecCorsOrigins: options.codecCorsOrigins ?? ['http://127.0.0.1:8233'],
+      links: { logUrl, temporalUiUrl: 'http://127.0.0.1:8233', namespace: 'default' },
     }),
     options.intakePort ?? 0,
     '127.0.0.1',
   );
-  const logKeys = { LOG_KEYS: generateKeySpec('log1'), LOOKUP_KEY: `lookup-${randomBytes(16).toString('hex')}`, RECEIPT_KEYS: options.receiptKeys ?? generateReceiptKeySpec('rcpt1') };
-  for (const secret of Object.values(logKeys)) rememberSecret(secret);
-  const logDeps = createLogDeps({ ADMIN_TOKEN: adminToken, PII_RETENTION: '730d', ...logKeys }, { store, models, logger: testLogger('log') });
-  const logApp = await listen(createLogApp(logDeps), 0, '127.0.0.1');
   const logWorker = await createLogWorker({ connection: nativeConnection, taskQueue: logTaskQueue, deps: logDeps, dataConverter: converter });
   const logRunning = logWorker.run();
 
@@ -226,7 +228,6 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   if (options.deliveryWorker !== false) await startDeliveryWorker();
 
   const intakeUrl = `http://127.0.0.1:${intake.port}`;
-  const logUrl = `http://127.0.0.1:${logApp.port}`;
   const admin = <T,>(method: string, path: string, body?: unknown) => http<T>(method, `${intakeUrl}/v1/admin${path}`, { token: adminToken, ...(body !== undefined ? { body } : {}) });
 
   const system: TestSystem = {

@@ -21,7 +21,11 @@ import type { AdminUseCases } from '../admin';
 import type { OperatorUseCases } from '../operator';
 import type { ReturnUseCases } from '../returns';
 import { errorPage, loginPage, type ConsoleLinks } from './layout';
+import { buyerRoutes } from './buyers';
 import { overviewRoutes } from './overview';
+import { sourcesRoutes } from './sources';
+import { deadLetterRoutes } from './dead-letters';
+import { alertRoutes } from './alerts';
 
 export interface ConsoleDeps {
   adminToken: string;
@@ -46,6 +50,10 @@ export function createConsoleRoutes(deps: ConsoleDeps): Router {
   const ctx: ConsoleContext = { ...deps, signIn };
   router.use(signIn.router);
   router.use(overviewRoutes(ctx));
+  router.use(buyerRoutes(ctx));
+  router.use(sourcesRoutes(ctx));
+  router.use(deadLetterRoutes(ctx));
+  router.use(alertRoutes(ctx));
   router.use(signIn.htmlHeaders, signIn.requireAccess, (_req, res) => {
     signIn.sendHtml(res, 404, errorPage('Not found', 'The console has no such page.'));
   });

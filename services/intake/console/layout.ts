@@ -69,9 +69,21 @@ table.kv th { width:200px; }
 .actions { display:flex; gap:8px; flex-wrap:wrap; align-items:center; }
 .actions form { margin:0; }
 @media (max-width: 900px) { .cols { grid-template-columns:1fr; } }
+.warning { color:var(--warn); background:var(--warn-bg); border:1px solid #f0d9a6; border-radius:4px; padding:8px 10px; }
+.shown-once { display:block; font-size:15px; padding:8px 10px; margin:8px 0; background:#fff; border:2px dashed var(--warn); border-radius:4px; word-break:break-all; user-select:all; }
+.filters { display:flex; gap:12px; flex-wrap:wrap; align-items:flex-end; }
+.filters .field { margin:0; }
+button.small { padding:1px 7px; font-size:12.5px; }
+.actions + .actions { margin-top:8px; }
+fieldset { border:1px solid var(--line); border-radius:4px; margin:10px 0; padding:6px 12px 10px; }
+fieldset.invalid { border-color:var(--bad); }
+legend { font-weight:600; padding:0 4px; }
+.field input[type=text], .field input[type=password], .field select { width:100%; max-width:560px; }
+h3 { font-size:15px; margin:2px 0 8px; } h4 { font-size:14px; margin:4px 0; }
+.badge.info { background:var(--info-bg); color:var(--info); }
 `;
 
-export function layout(options: { title: string; body: Part; active?: Section; nav?: boolean; flash?: string }): string {
+export function layout(options: { title: string; body: Part; active?: Section; nav?: boolean; flash?: string; /** Reload every this many seconds (a page that follows a running job; no script). */ refresh?: number }): string {
   const nav = options.nav === false
     ? ''
     : html`<header class="nav">
@@ -85,6 +97,7 @@ export function layout(options: { title: string; body: Part; active?: Section; n
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="same-origin">
+${options.refresh ? html`<meta http-equiv="refresh" content="${options.refresh}">` : ''}
 <link rel="icon" href="data:,">
 <title>${options.title} · console</title>
 <style>${trusted(CONSOLE_STYLE)}</style>
@@ -140,14 +153,28 @@ export function otherErrors(errors: readonly FieldError[] | undefined, shown: re
  * The confirmation step of an action: a page saying what will happen, with the same form posted
  * again with `confirm=yes` (hidden fields carry what was asked). Works without script.
  */
-export function confirmPage(options: { title: string; what: Part; action: string; fields: Record<string, string | string[]>; button: string; back: string; danger?: boolean }): string {
+export function confirmPage(options: { title: string; what: Part; /** Block content after `what` (a list of what is affected). */ details?: Part; action: string; fields: Record<string, string | string[]>; button: string; back: string; danger?: boolean }): string {
   const hidden = Object.entries(options.fields).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => html`<input type="hidden" name="${name}" value="${v}">`));
   return layout({
     title: options.title,
-    body: html`<div class="card"><h1>${options.title}</h1><p>${options.what}</p>
+    body: html`<div class="card"><h1>${options.title}</h1><p>${options.what}</p>${options.details}
 <form method="post" action="${options.action}" class="actions">${hidden}<input type="hidden" name="confirm" value="yes">
 <button type="submit" id="confirm"${options.danger ? html` class="danger"` : ''}>${options.button}</button> <a href="${options.back}">Cancel</a></form></div>`,
   });
+}
+
+/** A form field as one string (the first when repeated; '' when absent), trimmed. */
+export function formText(body: unknown, name: string): string {
+  const value: unknown = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
+  const first: unknown = Array.isArray(value) ? value[0] : value;
+  return typeof first === 'string' ? first.trim() : '';
+}
+
+/** A repeated form field (checkboxes, hidden lists) as its non-empty strings, in document order. */
+export function formList(body: unknown, name: string): string[] {
+  const value: unknown = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
+  const all: unknown[] = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  return all.filter((v): v is string => typeof v === 'string' && v.trim() !== '').map((v) => v.trim());
 }
 
 // ---- links out --------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ export function minuteChart(buckets: readonly MinuteBucket[]): Html {
   });
   const first = buckets[0];
   const last = buckets[buckets.length - 1];
-  return html`<svg id="chart" role="img" aria-label="Deliveries and failures per minute, last hour" viewBox="0 0 ${width} ${height}" width="100%" height="${height}" xmlns="http://www.w3.org/2000/svg">
+  return html`<svg id="chart" role="img" aria-label="Deliveries and failures per minute, last hour" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">
 <line x1="${pad}" y1="${height - pad}" x2="${width}" y2="${height - pad}" stroke="#d8dde5"></line>
 <text x="0" y="12" font-size="11" fill="#5b6472">${max}</text><text x="0" y="${height - pad}" font-size="11" fill="#5b6472">0</text>
 ${bars}

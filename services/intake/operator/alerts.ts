@@ -11,9 +11,10 @@ import { parseBody, parseWith } from '../../../shared/http/validate';
 import { newId } from '../../../shared/ids';
 import { maskSecret } from '../../../shared/redact';
 import type { AlertChannelDoc } from '../../../shared/store';
+import { ALERT_TYPES } from '../../../shared/store/alerts';
 import type { OperatorContext } from './context';
 
-const alertsQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).optional(), type: z.enum(['breaker_opened', 'breaker_recovered', 'dead_letter_digest']).optional() }).strict();
+const alertsQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).optional(), type: z.enum(ALERT_TYPES).optional() }).strict();
 
 export function createAlertUseCases(ctx: OperatorContext) {
   const { models, registry, credentials } = ctx;
