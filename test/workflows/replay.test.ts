@@ -22,6 +22,17 @@ const HISTORIES = path.join(__dirname, 'histories');
 /** Test-only key (not a secret): the payload codec key the stored histories were recorded with. */
 const REPLAY_PAYLOAD_KEYS = 'replay1:cmVwbGF5LWZpeHR1cmVzLW9ubHktbm90LWEtc2VjcmU=';
 
+/** Every history replays against the current workflow code, with the fixtures' codec keys. */
+async function assertReplays(all: Array<{ name: string; history: temporal.api.history.v1.IHistory }>): Promise<void> {
+  const results = Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: dataConverter(REPLAY_PAYLOAD_KEYS) }, all.map((r, i) => ({ workflowId: `${r.name}-${i}`, history: r.history })));
+  let replayed = 0;
+  for await (const result of results) {
+    assert.equal(result.error, undefined, `${result.workflowId}: ${String(result.error)}`);
+    replayed++;
+  }
+  assert.equal(replayed, all.length);
+}
+
 describe('workflow replay', function () {
   let system: TestSystem;
   let buyer: FakeBuyer;
@@ -196,14 +207,7 @@ describe('workflow replay', function () {
     const file = path.join(HISTORIES, `${run.name}.bin`);
     // A new shape only: an existing file is never replaced.
     if (process.env.RECORD_HISTORIES && !existsSync(file)) writeFileSync(file, temporal.api.history.v1.History.encode(run.history).finish());
-    const all = [run, ...(existsSync(file) ? [{ name: `stored ${run.name}.bin`, history: temporal.api.history.v1.History.decode(readFileSync(file)) }] : [])];
-    const results = Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: dataConverter(REPLAY_PAYLOAD_KEYS) }, all.map((r, i) => ({ workflowId: `${r.name}-${i}`, history: r.history })));
-    let replayed = 0;
-    for await (const result of results) {
-      assert.equal(result.error, undefined, `${result.workflowId}: ${String(result.error)}`);
-      replayed++;
-    }
-    assert.equal(replayed, all.length);
+    await assertReplays([run, ...(existsSync(file) ? [{ name: `stored ${run.name}.bin`, history: temporal.api.history.v1.History.decode(readFileSync(file)) }] : [])]);
   });
 
   it('When histories of delivered, retried, dead-lettered, failed-over, held and ambiguous leads and of breakers are replayed, then none is nondeterministic', async function () {
@@ -237,14 +241,7 @@ describe('workflow replay', function () {
       name: `stored ${file}`,
       history: temporal.api.history.v1.History.decode(readFileSync(path.join(HISTORIES, file))),
     }));
-    const all = [...runs, ...stored];
-    const results = Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: dataConverter(REPLAY_PAYLOAD_KEYS) }, all.map((r, i) => ({ workflowId: `${r.name}-${i}`, history: r.history })));
-    let replayed = 0;
-    for await (const result of results) {
-      assert.equal(result.error, undefined, `${result.workflowId}: ${String(result.error)}`);
-      replayed++;
-    }
-    assert.equal(replayed, all.length);
+    await assertReplays([...runs, ...stored]);
     assert.ok(runs.every((r) => (r.history.events?.length ?? 0) > 5));
   });
 });

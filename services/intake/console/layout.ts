@@ -4,7 +4,8 @@
  * step before an action), and the links out (a lead's dispute page, a workflow in the Temporal UI).
  * Everything from data goes through the `html` tag (escaped); nothing here runs script.
  */
-import { html, trusted, type Html, type Part } from '../../../shared/http/pages/html';
+import { htmlDocument } from '../../../shared/http/pages/document';
+import { html, type Html, type Part } from '../../../shared/http/pages/html';
 import type { FieldError } from '../../../shared/errors';
 
 export interface ConsoleLinks {
@@ -25,12 +26,6 @@ export const NAV = [
 export type Section = (typeof NAV)[number][0];
 
 export const CONSOLE_STYLE = `
-:root { --fg:#1d2430; --muted:#5b6472; --line:#d8dde5; --bg:#f6f7f9; --card:#fff; --ok:#1f7a3a; --ok-bg:#e7f5ec; --warn:#8a5a00; --warn-bg:#fff4dc; --bad:#b42318; --bad-bg:#fdecea; --info:#1f4f99; --info-bg:#e8f0fc; --skip:#596273; --skip-bg:#eef0f3; }
-* { box-sizing: border-box; }
-body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--fg); background:var(--bg); }
-a { color:var(--info); }
-code, pre, .mono, time { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:12.5px; }
-pre { white-space:pre-wrap; word-break:break-all; background:#f3f4f6; border:1px solid var(--line); border-radius:4px; padding:6px 8px; margin:4px 0; max-height:28em; overflow:auto; }
 header.nav { display:flex; gap:18px; align-items:center; padding:10px 24px; background:#1d2430; color:#fff; }
 header.nav a { color:#cfd6e2; text-decoration:none; font-weight:600; }
 header.nav a.active, header.nav a:hover { color:#fff; }
@@ -91,26 +86,16 @@ export function layout(options: { title: string; body: Part; active?: Section; n
   ${NAV.map(([key, href, label]) => html`<a href="${href}"${key === options.active ? html` class="active" aria-current="page"` : ''}>${label}</a>`)}
   <form method="post" action="/console/logout"><button class="link" type="submit" id="sign-out">Sign out</button></form>
 </header>`;
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="same-origin">
-${options.refresh ? html`<meta http-equiv="refresh" content="${options.refresh}">` : ''}
-<link rel="icon" href="data:,">
-<title>${options.title} · console</title>
-<style>${trusted(CONSOLE_STYLE)}</style>
-</head>
-<body>
-${nav}
+  return htmlDocument({
+    title: `${options.title} · console`,
+    style: CONSOLE_STYLE,
+    ...(options.refresh ? { head: html`<meta http-equiv="refresh" content="${options.refresh}">` } : {}),
+    body: html`${nav}
 <main>
 ${options.flash ? html`<p class="flash" role="status" id="flash">${options.flash}</p>` : ''}
 ${options.body}
-</main>
-</body>
-</html>
-`.value;
+</main>`,
+  });
 }
 
 export function errorPage(title: string, message: Part, options: { nav?: boolean } = {}): string {

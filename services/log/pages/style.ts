@@ -1,14 +1,8 @@
 /**
- * The pages' one stylesheet, inlined in a <style> block (allowed by the HTML CSP; a saved or
- * printed page keeps its look). Outcome colours: success green, transient amber, permanent red.
+ * The dispute pages' styles, inlined after the shared base styles (shared/http/pages/document.ts)
+ * in a <style> block (allowed by the HTML CSP; a saved or printed page keeps its look). Outcome colours: success green, transient amber, permanent red.
  */
 export const STYLE = `
-:root { --fg:#1d2430; --muted:#5b6472; --line:#d8dde5; --bg:#f6f7f9; --card:#fff; --ok:#1f7a3a; --ok-bg:#e7f5ec; --warn:#8a5a00; --warn-bg:#fff4dc; --bad:#b42318; --bad-bg:#fdecea; --info:#1f4f99; --info-bg:#e8f0fc; --skip:#596273; --skip-bg:#eef0f3; }
-* { box-sizing: border-box; }
-body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--fg); background:var(--bg); }
-a { color:var(--info); }
-code, pre, .mono, time { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:12.5px; }
-pre { white-space:pre-wrap; word-break:break-all; background:#f3f4f6; border:1px solid var(--line); border-radius:4px; padding:6px 8px; margin:4px 0; max-height:28em; overflow:auto; }
 header.nav { display:flex; gap:16px; align-items:center; padding:10px 24px; background:#1d2430; color:#fff; }
 header.nav a { color:#fff; text-decoration:none; font-weight:600; }
 header.nav form { margin:0; }

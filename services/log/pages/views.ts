@@ -6,7 +6,8 @@ import type { LeadDoc, ProviderEventDoc } from '../../../shared/store';
 import { EXPIRED } from '../pii';
 import type { ReadEntry } from '../read';
 import type { LeadRecord } from './data';
-import { html, iso, time, trusted, type Html, type Part } from '../../../shared/http/pages/html';
+import { htmlDocument } from '../../../shared/http/pages/document';
+import { html, iso, time, type Html, type Part } from '../../../shared/http/pages/html';
 import { STYLE } from './style';
 
 // ---- layout ----------------------------------------------------------------------------------
@@ -19,24 +20,10 @@ export function layout(options: { title: string; body: Part; nav?: boolean; prin
   <form method="post" action="/logout"><button class="link" type="submit" id="sign-out">Sign out</button></form>
 </header>`
     : '';
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="same-origin">
-<link rel="icon" href="data:,">
-<title>${options.title}</title>
-<style>${trusted(STYLE)}</style>
-</head>
-<body${options.print ? html` class="print"` : ''}>
-${nav}
+  return htmlDocument({ title: options.title, style: STYLE, ...(options.print ? { bodyClass: 'print' } : {}), body: html`${nav}
 <main>
 ${options.body}
-</main>
-</body>
-</html>
-`.value;
+</main>` });
 }
 
 export function errorPage(title: string, message: Part, options: { nav?: boolean } = {}): string {
