@@ -17,6 +17,8 @@ import { leadWorkflowId } from '../../shared/delivery';
 import { returnWorkflowId } from '../../shared/returns';
 import { dataConverter } from '../../shared/codec';
 import { redeliverUpdate } from '../../workflows/messages';
+import { localParts } from '../../shared/buyer-controls';
+import type { LeadOutcome } from '../../workflows/deliverLead';
 
 const HISTORIES = path.join(__dirname, 'histories');
 /** Test-only key (not a secret): the payload codec key the stored histories were recorded with. */
@@ -178,6 +180,39 @@ describe('workflow replay', function () {
     return { name: 'throttled-then-sent', history: waited };
   }
 
+  /**
+   * Delivery hours with `outside: "hold"`: the buyer opens at the next whole minute (UTC), so the lead
+   * waits on a durable timer for the opening and the buyer takes it then. Started before the other
+   * scenarios and awaited after them, so its wait (5 to 65 s) overlaps theirs.
+   */
+  async function startHoldScenario() {
+    const opensAt = Math.ceil((Date.now() + 5_000) / 60_000) * 60_000;
+    const open = localParts(opensAt, 'UTC');
+    const day = (['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const)[open.weekday - 1]!;
+    const hhmm = `${String(open.hour).padStart(2, '0')}:${String(open.minute).padStart(2, '0')}`;
+    // Closed now, open from hhmm to the end of that day (a day not listed is closed).
+    const source = await system.admin<{ id: string; apiKey: string }>('POST', '/sources', { name: 'hold', freshness: '3m' });
+    const own = await startFakeBuyer({ steps: [{ status: 200 }] });
+    const opening = await system.createBuyer({ name: 'opens soon' });
+    assert.equal((await system.admin('PATCH', `/buyers/${opening}`, { timeZone: 'UTC', schedule: { hours: { [day]: [[hhmm, '24:00']] }, outside: 'hold' } })).status, 200);
+    await system.addEndpoint(opening, { kind: 'webhook', url: own.url });
+    await system.setWaterfall(source.body.id, [opening]);
+    const res = await system.postLead(source.body.apiKey, { email: 'hold@example.com' });
+    const handle = system.client.workflow.getHandle(leadWorkflowId(String(res.body.leadId)));
+    return async () => {
+      try {
+        const outcome = (await handle.result()) as LeadOutcome;
+        assert.equal(outcome.buyerId, opening, 'the buyer took it once open');
+        assert.ok(Date.now() >= opensAt, 'taken after the opening');
+        const history = await handle.fetchHistory();
+        assert.ok(history.events?.some((e) => e.timerStartedEventAttributes && e.userMetadata?.summary), 'the wait is a durable timer with its summary');
+        return { name: 'hold-for-opening', history };
+      } finally {
+        await own.close();
+      }
+    };
+  }
+
   /** A buyer returns a delivered lead with a reason an operator decides (pending); an operator approves it. */
   async function returnScenario() {
     const source = await system.createSource('return');
@@ -210,8 +245,9 @@ describe('workflow replay', function () {
     await assertReplays([run, ...(existsSync(file) ? [{ name: `stored ${run.name}.bin`, history: temporal.api.history.v1.History.decode(readFileSync(file)) }] : [])]);
   });
 
-  it('When histories of delivered, retried, dead-lettered, failed-over, held and ambiguous leads and of breakers are replayed, then none is nondeterministic', async function () {
+  it('When histories of delivered, retried, dead-lettered, failed-over, held, ambiguous, capped, throttled and hours-held leads and of breakers are replayed, then none is nondeterministic', async function () {
     this.timeout(180_000);
+    const held = await startHoldScenario();
     const [freshness, breaker] = await breakerScenario();
     const runs = [
       await scenario('first-try', [{ status: 200 }]),
@@ -224,6 +260,7 @@ describe('workflow replay', function () {
       await ambiguousScenario(),
       await cappedScenario(),
       await throttledScenario(),
+      await held(),
     ];
     const breakerRun = runs.find((r) => r.name === 'breaker')!;
     const signals = breakerRun.history.events?.filter((e) => e.workflowExecutionSignaledEventAttributes).length ?? 0;
