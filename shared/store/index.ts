@@ -19,6 +19,7 @@ import { leadKeySchema, type LeadKeyDoc } from './lead-keys';
 import { dailyRootSchema, type DailyRootDoc } from './daily-roots';
 import { buyerUsageSchema, type BuyerUsageDoc } from './buyer-usage';
 import { sendSlotSchema, type SendSlotDoc } from './send-slots';
+import { formTokenSchema, type FormTokenDoc } from './form-tokens';
 
 export type { SourceKey, SourceDoc } from './sources';
 export type { BuyerPause, BuyerDoc, BuyerKey } from './buyers';
@@ -34,6 +35,7 @@ export type { LeadKeyDoc } from './lead-keys';
 export type { DailyRootDoc } from './daily-roots';
 export type { BuyerUsageDoc } from './buyer-usage';
 export type { SendSlotDoc } from './send-slots';
+export type { FormTokenDoc } from './form-tokens';
 
 export interface Models {
   PayloadClaim: Model<PayloadClaimDoc>;
@@ -48,6 +50,7 @@ export interface Models {
   Buyer: Model<BuyerDoc>;
   BuyerUsage: Model<BuyerUsageDoc>;
   SendSlot: Model<SendSlotDoc>;
+  FormToken: Model<FormTokenDoc>;
   Endpoint: Model<EndpointDoc>;
   Lead: Model<LeadDoc>;
   LogEntry: Model<LogEntryDoc>;
@@ -67,6 +70,7 @@ export function createModels(connection: Connection): Models {
     Buyer: connection.model<BuyerDoc>('Buyer', buyerSchema, 'buyers'),
     BuyerUsage: connection.model<BuyerUsageDoc>('BuyerUsage', buyerUsageSchema, 'buyerusage'),
     SendSlot: connection.model<SendSlotDoc>('SendSlot', sendSlotSchema, 'sendslots'),
+    FormToken: connection.model<FormTokenDoc>('FormToken', formTokenSchema, 'formtokens'),
     Endpoint: connection.model<EndpointDoc>('Endpoint', endpointSchema, 'endpoints'),
     Lead: connection.model<LeadDoc>('Lead', leadDocSchema, 'leads'),
     LogEntry: connection.model<LogEntryDoc>('LogEntry', logEntrySchema, 'deliverylog'),

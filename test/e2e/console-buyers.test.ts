@@ -69,7 +69,7 @@ describe('console: buyers, their endpoints and breakers', function () {
     await system?.stop();
   });
 
-  it('When an operator signs in and adds a buyer and a webhook endpoint through the forms, then a bad URL is refused on the url field with nothing stored, and a good one is saved with its signing secret shown once', async function () {
+  it('When an operator signs in and adds a buyer and a webhook endpoint through the forms, then a bad URL is refused on the url field with nothing stored, and a good one is saved with its signing secret shown once; a reload of that page adds no second endpoint', async function () {
     this.timeout(90_000);
     await page.goto(url('/console/buyers'));
     assert.equal(new URL(page.url()).pathname, '/console/login', 'no session: the login form');
@@ -133,9 +133,14 @@ describe('console: buyers, their endpoints and breakers', function () {
     assert.deepEqual(stored.mapping, { email: 'email', first: 'first_name' });
     assert.equal(stored.auth?.type, 'bearer');
     assert.notEqual(stored.signingSecret, secret, 'masked from now on');
+    // A reload of that page posts the form again: refused, no second endpoint, the secret not shown again.
+    assert.equal((await page.reload())?.status(), 409);
+    assert.match(await page.locator('#refusal').innerText(), /already sent[\s\S]*nothing was done again/);
+    assert.ok(!(await page.content()).includes(secret), 'the secret is not on the refusal');
+    assert.equal((await endpoints(buyerId)).length, 1, 'one endpoint, not two');
 
     // The buyer's page lists it (closed breaker, masked secrets); the secret is not shown again.
-    await Promise.all([page.waitForURL((u) => u.pathname === `/console/buyers/${buyerId}`), page.click('#to-buyer')]);
+    await Promise.all([page.waitForURL((u) => u.pathname === `/console/buyers/${buyerId}`), page.click('#back')]);
     const card = page.locator(`#endpoint-${endpointId}`);
     assert.equal(await card.count(), 1);
     const cardText = await card.innerText();
@@ -362,7 +367,10 @@ describe('console: buyers, their endpoints and breakers', function () {
     await check('endpoint form refused', await request.post(url(`${base}/endpoints`), { form: { kind: 'webhook', name: HOSTILE, url: HOSTILE, mapping: HOSTILE }, headers: own }), 400);
     await check('settings refused', await request.post(url(`${base}/settings`), { form: { name: HOSTILE, timeZone: HOSTILE, schedule: HOSTILE }, headers: own }), 400);
     await check('buyer form refused', await request.post(url('/console/buyers'), { form: { name: '', accept: HOSTILE }, headers: own }), 400);
-    await check('endpoint added', await request.post(url(`${base}/endpoints`), { form: { kind: 'webhook', name: HOSTILE, url: fake.url }, headers: own }));
+    // The endpoint form's one-time token (a post without one adds nothing).
+    const once = /name="once" value="([\w-]+)"/.exec(await (await request.get(url(`${base}/endpoints/new?kind=webhook`))).text())?.[1];
+    assert.ok(once, 'the endpoint form carries a one-time token');
+    await check('endpoint added', await request.post(url(`${base}/endpoints`), { form: { kind: 'webhook', name: HOSTILE, url: fake.url, once }, headers: own }));
     const saved = await request.post(url(`${base}/settings`), { form: { name: HOSTILE }, headers: own, maxRedirects: 0 });
     assert.equal(saved.status(), 303, 'settings saved');
     assert.equal(saved.headers().location, `${base}?done=settings`);

@@ -256,7 +256,7 @@ describe('console: dead letters, sources and alerts', function () {
     assert.ok(view.decisions.some((d) => d.decision === 'redeliver' && /operator/.test(d.reason)));
   });
 
-  it('When a source is created through the form, then its key is shown once with a warning, works, and no page shows it again', async () => {
+  it('When a source is created through the form, then its key is shown once with a warning, works, no page shows it again, and a reload creates nothing more', async () => {
     await page.goto(url('/console/sources'));
     // A bad setting comes back on its field, the form as typed.
     await page.fill('#source-name', 'Console Created Source');
@@ -275,6 +275,10 @@ describe('console: dead letters, sources and alerts', function () {
     rememberSecret(apiKey);
     assert.match(apiKey, /^lds_/);
     assert.match(await text('#key-warning'), /shown this once/);
+    // Reloading that page posts the form again: nothing is created twice.
+    assert.equal((await page.reload())?.status(), 409);
+    assert.match(await text('#refusal'), /already sent/);
+    assert.equal(await system.models.Source.countDocuments({ name: 'Console Created Source' }), 1, 'one source, not two');
     const created = await system.models.Source.findOne({ name: 'Console Created Source' }).lean();
     assert.ok(created);
     assert.equal(created.freshness, '5m');
@@ -323,7 +327,7 @@ describe('console: dead letters, sources and alerts', function () {
     assert.deepEqual((await system.admin<{ buyers: string[] }>('GET', `/sources/${source.id}/waterfall`)).body.buyers, [third]);
   });
 
-  it('When the operator rotates a source’s key and revokes the old one (each confirmed), then the new key is shown once and works, and the old one is refused', async () => {
+  it('When the operator rotates a source’s key and revokes the old one (each confirmed), then the new key is shown once and works, a reload adds no second key, and the old one is refused', async () => {
     await page.goto(url(`/console/sources/${source.id}`));
     const oldKeyId = (await system.models.Source.findById(source.id).lean())!.keys[0]!.keyId;
     await click('#rotate');
@@ -332,7 +336,25 @@ describe('console: dead letters, sources and alerts', function () {
     rememberSecret(apiKey);
     assert.match(apiKey, /^lds_/);
     assert.notEqual(apiKey, source.apiKey);
-    await click('#to-source');
+    const keyCount = async () => (await system.models.Source.findById(source.id).lean())!.keys.length;
+    const keys = await keyCount();
+    // A reload of the page that showed the key posts its form again: refused, no second key, the key not shown.
+    const reloaded = await page.reload();
+    assert.equal(reloaded?.status(), 409);
+    assert.match(await text('#refusal'), /already sent[\s\S]*nothing was done again/);
+    assert.ok(!(await page.content()).includes(apiKey), 'not shown again on the reload');
+    assert.equal(await keyCount(), keys, 'no second key');
+    // A confirmed post without the confirmation page's one-time token does nothing either.
+    const tokenless = await fetch(url(`/console/sources/${source.id}/keys`), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: system.intakeUrl, cookie: await sessionCookie() },
+      body: new URLSearchParams({ confirm: 'yes' }).toString(),
+    });
+    assert.equal(tokenless.status, 400);
+    assert.match(await tokenless.text(), /no valid one-time token/);
+    assert.equal(await keyCount(), keys, 'no key from the tokenless post');
+    await click('#back');
     assert.ok(!(await page.content()).includes(apiKey), 'not shown again');
     await click(`#revoke-${oldKeyId}`);
     assert.match(await text('main'), new RegExp(`Revoke the key ${oldKeyId}`));

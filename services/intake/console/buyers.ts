@@ -12,7 +12,7 @@
  *   GET  /console/buyers/:buyerId/settings, POST the same      settings (admin.buyers.update)
  *   POST /console/buyers/:buyerId/pause | /resume              operator.breakers.pauseBuyer / resumeBuyer
  *   GET  /console/buyers/:buyerId/endpoints/new?kind=â€¦         add an endpoint (a kind chooser without kind)
- *   POST /console/buyers/:buyerId/endpoints                    admin.endpoints.create (secrets generated shown once)
+ *   POST /console/buyers/:buyerId/endpoints                    admin.endpoints.create (secrets generated shown once; one-time form token)
  *   GET  /console/buyers/:buyerId/endpoints/:endpointId/edit   edit form + mapping preview
  *   POST /console/buyers/:buyerId/endpoints/:endpointId        admin.endpoints.update
  *   POST /console/buyers/:buyerId/endpoints/:endpointId/breaker/reset | /open   operator.breakers.command
@@ -49,6 +49,7 @@ import {
 import { formBody, sendRefusal, text, tryUseCase } from './form-input';
 import type { ConsoleContext } from './index';
 import { confirmPage, fieldError, layout, leadLinks, otherErrors, workflowHref } from './layout';
+import { newFormToken, spendOnce } from './once';
 
 /** The flash messages an action's redirect may ask for (`?done=<key>`): a fixed set. */
 export const DONE_MESSAGES: Readonly<Record<string, string>> = {
@@ -435,7 +436,7 @@ ${unknown !== undefined ? html`<p class="error" role="alert">There is no kind â€
     const kindName = typeof req.query.kind === 'string' ? req.query.kind : undefined;
     const kind = kinds().find((k) => k.kind === kindName);
     if (!kind) return signIn.sendHtml(res, kindName === undefined ? 200 : 404, kindChooser(buyer, kindName));
-    const form = endpointForm({ kind, mode: 'create', action: `${buyerHref(buyer.id)}/endpoints`, values: emptyValues('create'), errors: [], cancel: buyerHref(buyer.id) });
+    const form = endpointForm({ kind, mode: 'create', action: `${buyerHref(buyer.id)}/endpoints`, values: emptyValues('create'), errors: [], cancel: buyerHref(buyer.id), once: newFormToken() });
     signIn.sendHtml(res, 200, endpointPage({ buyer, title: `Add a ${kind.kind} endpoint`, form }));
   }));
 
@@ -446,11 +447,16 @@ ${unknown !== undefined ? html`<p class="error" role="alert">There is no kind â€
     const buyer = await admin.buyers.get(buyerId);
     if (!kind) return signIn.sendHtml(res, 400, kindChooser(buyer, text(form, 'kind')));
     const decoded = endpointBody(kind, form, 'create');
-    const result = decoded.errors.length ? { ok: false as const, errors: decoded.errors } : await tryUseCase(() => admin.endpoints.create(buyerId, decoded.body));
-    if (!result.ok) {
-      const again = endpointForm({ kind, mode: 'create', action: `${buyerHref(buyerId)}/endpoints`, values: valuesFromBody(form, 'create', kind), errors: result.errors, cancel: buyerHref(buyerId) });
-      return signIn.sendHtml(res, 400, endpointPage({ buyer, title: `Add a ${kind.kind} endpoint`, form: again }));
-    }
+    const refused = (errors: FieldError[]) => {
+      // Shown again with a fresh token: the next post of the corrected form is a new one.
+      const again = endpointForm({ kind, mode: 'create', action: `${buyerHref(buyerId)}/endpoints`, values: valuesFromBody(form, 'create', kind), errors, cancel: buyerHref(buyerId), once: newFormToken() });
+      signIn.sendHtml(res, 400, endpointPage({ buyer, title: `Add a ${kind.kind} endpoint`, form: again }));
+    };
+    if (decoded.errors.length) return refused(decoded.errors);
+    const then = 'The endpoint was added by the first post; a signing secret generated for it was shown on that page only. The buyerâ€™s page lists its endpoints.';
+    if (!(await spendOnce(ctx, req, res, { action: `buyer:${buyerId}:endpoint`, back: buyerHref(buyerId), active: 'buyers', then }))) return;
+    const result = await tryUseCase(() => admin.endpoints.create(buyerId, decoded.body));
+    if (!result.ok) return refused(result.errors);
     // Secrets generated for it (the webhook's signing secret) are in the answer in clear, this once.
     const given = new Set(Object.keys(decoded.body));
     const generated = Object.fromEntries(kind.secrets.filter((k) => !given.has(k) && result.value[k] !== undefined).map((k) => [k, result.value[k]]));

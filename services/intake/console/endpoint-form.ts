@@ -294,11 +294,11 @@ function shownPaths(kind: KindInfo, errors: readonly FieldError[]): string[] {
 }
 
 /** The form itself (no page around it). */
-export function endpointForm(options: { kind: KindInfo; mode: FormMode; action: string; values: EndpointFormValues; errors: readonly FieldError[]; current?: EndpointView; cancel: string }): Html {
+export function endpointForm(options: { kind: KindInfo; mode: FormMode; action: string; values: EndpointFormValues; errors: readonly FieldError[]; current?: EndpointView; cancel: string; /** Create: the form's one-time token (once.ts), so a reload of the page the post answers adds no second endpoint. */ once?: string }): Html {
   const { kind, mode, values, errors } = options;
   const current = options.current ? kindSettingsOf(options.current) : {};
   return html`<form method="post" action="${options.action}" id="endpoint-form" novalidate>
-${mode === 'create' ? html`<input type="hidden" name="kind" value="${kind.kind}">` : ''}
+${mode === 'create' ? html`<input type="hidden" name="kind" value="${kind.kind}">` : ''}${options.once ? html`<input type="hidden" name="once" value="${options.once}">` : ''}
 ${errors.length ? html`<p class="error" role="alert" id="form-errors">Not saved: ${errors.length === 1 ? 'one field needs' : `${errors.length} fields need`} a change (see below).</p>` : ''}
 ${otherErrors(errors, shownPaths(kind, errors))}
 ${kind.kind === 'webhook' ? webhookFields(values, errors, mode, current) : genericFields(kind, values, errors, mode, current)}

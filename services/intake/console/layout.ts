@@ -138,8 +138,9 @@ export function otherErrors(errors: readonly FieldError[] | undefined, shown: re
  * The confirmation step of an action: a page saying what will happen, with the same form posted
  * again with `confirm=yes` (hidden fields carry what was asked). Works without script.
  */
-export function confirmPage(options: { title: string; what: Part; /** Block content after `what` (a list of what is affected). */ details?: Part; action: string; fields: Record<string, string | string[]>; button: string; back: string; danger?: boolean }): string {
-  const hidden = Object.entries(options.fields).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => html`<input type="hidden" name="${name}" value="${v}">`));
+export function confirmPage(options: { title: string; what: Part; /** Block content after `what` (a list of what is affected). */ details?: Part; action: string; fields: Record<string, string | string[]>; button: string; back: string; danger?: boolean; /** A one-time form token (once.ts): the confirmed action runs once however often the form is posted. */ once?: string }): string {
+  const fields = options.once ? { ...options.fields, once: options.once } : options.fields;
+  const hidden = Object.entries(fields).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => html`<input type="hidden" name="${name}" value="${v}">`));
   return layout({
     title: options.title,
     body: html`<div class="card"><h1>${options.title}</h1><p>${options.what}</p>${options.details}

@@ -4,8 +4,9 @@
  * add a live buyer, remove one: each posts the whole new order), and its keys (rotate: a new key
  * beside the others; revoke). A new key (a new source's first, or a rotation's) is shown on the
  * result page of that action only, with a warning: only its hash is stored, so it is never shown
- * again. Every action goes through the admin use cases (services/intake/admin/sources.ts) after a
- * confirmation step.
+ * again; that page answers the confirmed post (no redirect), so those two confirmations carry a
+ * one-time token (once.ts) and a reload of the page is refused rather than run again. Every action
+ * goes through the admin use cases (services/intake/admin/sources.ts) after a confirmation step.
  *
  *   GET  /console/sources                          list, create form
  *   POST /console/sources                          create (confirm, then the key once)
@@ -23,6 +24,7 @@ import type { BuyerDoc } from '../../../shared/store';
 import type { SourceView } from '../admin/sources';
 import type { ConsoleContext } from './index';
 import { confirmPage, errorPage, fieldError, formList, formText, layout, otherErrors } from './layout';
+import { newFormToken, spendOnce } from './once';
 
 /** The create form's fields (API paths), in the form's order. */
 const CREATE_FIELDS = [
@@ -102,8 +104,9 @@ ${CREATE_FIELDS.map(([path, label, hint, required]) => {
     const input = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== ''));
     if (formText(req.body, 'confirm') !== 'yes') {
       const what = html`Create the source <strong>${values.name || '(no name)'}</strong>${CREATE_FIELDS.slice(1).map(([path, label]) => (values[path] ? html`, ${label.toLowerCase()} <code>${values[path]}</code>` : ''))}, with a new API key?`;
-      return signIn.sendHtml(res, 200, confirmPage({ title: 'Create a source', what, action: '/console/sources', fields: values, button: 'Create the source', back: '/console/sources' }));
+      return signIn.sendHtml(res, 200, confirmPage({ title: 'Create a source', what, action: '/console/sources', fields: values, button: 'Create the source', back: '/console/sources', once: newFormToken() }));
     }
+    if (!(await spendOnce(ctx, req, res, { action: 'source:create', back: '/console/sources', active: 'sources', then: 'The source was created by the first post, and its key shown on that page only: it cannot be shown again. If it was not copied, add a new key on the source’s page.' }))) return;
     let created: Awaited<ReturnType<typeof admin.sources.create>>;
     try {
       created = await admin.sources.create(input);
@@ -252,8 +255,10 @@ ${editable ? html`<form method="post" action="/console/sources/${source.id}/keys
         fields: {},
         button: 'Add the key',
         back,
+        once: newFormToken(),
       }));
     }
+    if (!(await spendOnce(ctx, req, res, { action: `source:${source.id}:key`, back, active: 'sources', then: 'The key was added by the first post and shown on that page only: it cannot be shown again. If it was not copied, add another and revoke the lost one.' }))) return;
     let key: { keyId: string; apiKey: string };
     try {
       key = await admin.sources.addKey(source.id);
