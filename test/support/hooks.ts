@@ -11,7 +11,7 @@ import { stopInfra, testTemporalMode } from './infra';
 import { leakedSecrets, rememberedSecretCount } from './secrets';
 import { capturedLogLines } from './system';
 
-/** The binaries the servers of this run are started from (none for servers given by address). */
+/** The binaries the servers of this run are started from (no FerretDB for a store given by TEST_MONGO_URL). */
 function binariesNeeded(): BinaryName[] {
   // `npm run test:unit` (only test/unit/ given) starts no server: nothing to build for it.
   const specs = process.argv.filter((a) => a.startsWith('test/'));
